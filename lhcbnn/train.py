@@ -1,0 +1,170 @@
+"""One training loop for every model of the book: BNNs, MC dropout and ensembles."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lhcbnn.device import as_tensor, device, seed_everything
+from lhcbnn.layers import kl_divergence, map_mode
+from lhcbnn.losses import neg_elbo
+
+__all__ = ["History", "train"]
+
+NLLFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run.
+
+    Attributes:
+        loss: mean of the per-batch loss (mean NLL + KL / n_train) over each epoch.
+        nll: mean per-point NLL over each epoch.
+        kl: summed KL of all Bayesian layers at the end of each epoch (0 without any).
+        val_nll: mean per-point NLL on the validation set with the posterior-mean
+            weights (empty without validation data).
+        seconds: wall time since the start of training at the end of each epoch.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    nll: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    val_nll: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def _prepare(model: nn.Module, x: object, y: object, name: str) -> tuple[Tensor, Tensor]:
+    parameter = next(model.parameters(), None)
+    dtype = parameter.dtype if parameter is not None else None
+    x_tensor = as_tensor(x, f"x{name}", dtype=dtype)
+    y_tensor = as_tensor(y, f"y{name}", dtype=dtype)
+    if x_tensor.dim() == 1:
+        x_tensor = x_tensor[:, None]
+    if y_tensor.dim() == 1:
+        y_tensor = y_tensor[:, None]
+    if x_tensor.shape[0] != y_tensor.shape[0]:
+        raise ValueError(
+            f"x{name} has {x_tensor.shape[0]} points but y{name} has {y_tensor.shape[0]}"
+        )
+    if x_tensor.shape[0] == 0:
+        raise ValueError(f"x{name} is empty")
+    return x_tensor, y_tensor
+
+
+def train(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    n_epochs: int = 100,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+    nll: NLLFunction | None = None,
+    x_val: Tensor | None = None,
+    y_val: Tensor | None = None,
+    lr_schedule: str = "constant",
+    weight_decay: float = 0.0,
+) -> History:
+    r"""Train ``model`` with Adam on the per-point negative ELBO.
+
+    Every mini-batch step minimises
+
+    .. math::
+        \frac1B\sum_{i\in\text{batch}} -\log p(t_i\mid x_i,\theta)
+        + \frac{D_\mathrm{KL}[q(\theta),p(\theta)]}{N_\text{train}},
+
+    an unbiased estimate of the negative ELBO divided by :math:`N_\text{train}`
+    (arXiv:1505.05424). For a model without Bayesian layers the KL is zero and this is
+    ordinary maximum likelihood.
+
+    Args:
+        model: the network; moved to :func:`~lhcbnn.device`.
+        x: inputs ``(n_train, n_in)``.
+        y: labels ``(n_train, n_out)`` or ``(n_train,)``.
+        n_epochs: passes over the training set.
+        batch_size: points per step; the last, smaller batch of an epoch is kept.
+        lr: Adam learning rate.
+        seed: seeds initial shuffling and all sampling, so runs repeat exactly.
+        progress: show a tqdm progress bar over epochs.
+        nll: per-point NLL ``nll(output, target) -> (batch,)``; default ``model.nll``.
+        x_val, y_val: optional validation data, scored every epoch.
+        lr_schedule: ``constant`` or ``cosine`` (cosine decay to zero over the run).
+        weight_decay: Adam's L2 term (0 for a BNN: its prior is in the KL).
+
+    Returns:
+        :class:`History` of the run; the model is trained in place.
+    """
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be positive, got {lr}")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if nll is None:
+        if not hasattr(model, "nll"):
+            raise TypeError(f"{type(model).__name__} has no nll() method: pass nll=...")
+        nll = model.nll
+    if (x_val is None) != (y_val is None):
+        raise ValueError("give both x_val and y_val, or neither")
+
+    seed_everything(seed)
+    model.to(device())
+    x_train, y_train = _prepare(model, x, y, "")
+    validation = _prepare(model, x_val, y_val, "_val") if x_val is not None else None
+    n_train = x_train.shape[0]
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, n_epochs * steps_per_epoch)
+        if lr_schedule == "cosine"
+        else None
+    )
+    generator = torch.Generator().manual_seed(seed)
+    history = History()
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(n_epochs), disable=not progress, desc="training", unit="epoch")
+    for _ in bar:
+        order = torch.randperm(n_train, generator=generator).to(x_train.device)
+        loss_sum = nll_sum = 0.0
+        for first in range(0, n_train, batch_size):
+            index = order[first : first + batch_size]
+            output = model(x_train[index])
+            nll_mean = nll(output, y_train[index]).mean()
+            loss = neg_elbo(nll_mean, kl_divergence(model), n_train)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    "the training loss became NaN or infinite; lower the learning rate "
+                    "or check the inputs' scale"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.item() * index.numel()
+            nll_sum += nll_mean.item() * index.numel()
+        history.loss.append(loss_sum / n_train)
+        history.nll.append(nll_sum / n_train)
+        with torch.no_grad():
+            history.kl.append(float(kl_divergence(model)))
+            if validation is not None:
+                model.eval()
+                with map_mode(model):
+                    history.val_nll.append(float(nll(model(validation[0]), validation[1]).mean()))
+                model.train()
+        history.seconds.append(time.perf_counter() - start)
+        bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
+    model.eval()
+    return history
