@@ -1,0 +1,374 @@
+"""The code that runs INSIDE the sandbox, in the child process, next to the student's code.
+
+Run as ``python -s -B runner.py JOBDIR SCRATCH`` by :mod:`lhcbnn.grading.sandbox`; it
+imports only the standard library and numpy (torch only when a task's inputs are tensors),
+never ``lhcbnn.grading``, so the hidden checks need not be visible in the sandbox.
+
+Protocol:
+
+* stdin: one line, the per-run nonce; it is echoed in the result so that a file written by
+  the student's code without it is rejected;
+* ``JOBDIR/job.json``: the code cells to execute, the soft time limit per cell and per call,
+  the uid to drop to (when started as root), and for every task the function name and its
+  cases (arguments: JSON scalars or keys into ``JOBDIR/inputs.npz``, float64 arrays read with
+  ``allow_pickle=False``);
+* ``SCRATCH``: the student's working folder (``HOME`` too), created after dropping privileges;
+* file descriptor 3: where the result goes, one ``.npz`` bundle (numeric arrays only, plus the
+  report as UTF-8 JSON bytes under ``__report__``); fd 4: a progress log (cell/task started).
+  Both are files outside the sandbox, size-capped by RLIMIT_FSIZE.
+
+Steps: drop privileges, cap the number of processes, execute each code cell in one fresh
+namespace (errors are recorded and the next cell runs), then call every task function on
+every case, converting returns to float64 arrays, write the bundle and end with ``os._exit``
+so that no atexit hook or thread of the student's code runs afterwards.
+
+The report carries values, never points: pass/fail is decided in the grader's process, so a
+forged report can at most deliver forged values, which the grader checks like any answer.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import json
+import linecache
+import os
+import random
+import re
+import resource
+import signal
+import sys
+import time
+import traceback
+import zipfile  # noqa: F401 - np.savez needs it; imported before any student code
+
+import numpy as np
+
+PROTOCOL = 1
+MAX_MESSAGE = 600
+MAX_OUTPUT_ELEMENTS = 1_000_000
+PYTHON_OUTPUT_CAP = 1_000_000  # characters of print() output kept per stream
+
+_savez = np.savez
+_asarray = np.asarray
+_json_dumps = json.dumps
+# bound now: the student's code may rebind the builtins (the except clauses below use these)
+_BaseException = BaseException
+_NotImplementedError = NotImplementedError
+_exit = os._exit
+_open = builtins.open
+
+
+class SoftTimeout(BaseException):
+    """Raised inside the student's code when a cell or a call exceeds its time budget."""
+
+
+class CappedStream(io.TextIOBase):
+    """A text stream that forwards at most ``cap`` characters, then drops the rest."""
+
+    def __init__(self, target: io.TextIOBase, cap: int) -> None:
+        self.target = target
+        self.cap = cap
+        self.written = 0
+        self.truncated = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        room = self.cap - self.written
+        if room > 0:
+            with contextlib.suppress(Exception):
+                self.target.write(text[:room])
+        if len(text) > room:
+            self.truncated = True
+        self.written += min(len(text), max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(Exception):
+            self.target.flush()
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise SoftTimeout()
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float):
+    """Interrupt Python code after ``seconds`` with :class:`SoftTimeout` (SIGALRM)."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.01))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def drop_privileges(uid: int | None) -> None:
+    """Become ``uid`` (only when started as root inside bubblewrap)."""
+    if uid is None or os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.geteuid() == 0 or os.getuid() == 0:  # pragma: no cover - defensive
+        raise RuntimeError("could not drop root privileges")
+
+
+def count_own_tasks() -> int:
+    """Threads of processes of this uid that this process can see in /proc."""
+    uid = os.getuid()
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with _open(f"/proc/{entry}/status") as handle:
+                status = handle.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        try:
+            if int(fields["Uid"].split()[0]) == uid:
+                total += int(fields["Threads"])
+        except (KeyError, ValueError, IndexError):
+            continue
+    return total
+
+
+def limit_processes(margin: int) -> None:
+    """Cap new processes and threads of this uid at the current count plus ``margin``."""
+    if margin <= 0:
+        return
+    limit = count_own_tasks() + margin
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
+
+
+_MAGIC = re.compile(r"^(\s*)([%!].*)$")
+
+
+def strip_magics(source: str) -> str:
+    """Replace IPython line/cell magics and shell escapes by ``pass`` (keeps line numbers)."""
+    lines = source.split("\n")
+    out = []
+    for line in lines:
+        match = _MAGIC.match(line)
+        if match:
+            out.append(f"{match.group(1)}pass  # removed by the grader: {match.group(2)[:40]}")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def short(text: object) -> str:
+    text = str(text)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def describe_error(exc: BaseException, current: str = "") -> dict:
+    """Exception type, message and the innermost line of the student's code.
+
+    ``current`` is the label of the cell being executed: its name is left out of ``where``.
+    """
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if isinstance(exc, SyntaxError) and exc.filename and exc.filename.startswith("<cell"):
+        frames = [traceback.FrameSummary(exc.filename, exc.lineno or 0, "", line=exc.text)]
+    for frame in reversed(frames):
+        if frame.filename.startswith("<cell"):
+            cell = "" if frame.filename == current else f"{frame.filename[1:-1]}, "
+            code = (frame.line or "").strip()
+            where = f"{cell}line {frame.lineno}" + (f": {short(code)[:120]}" if code else "")
+            break
+    return {"type": type(exc).__name__, "message": short(exc), "where": where}
+
+
+def load_inputs(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def build_argument(spec: object, arrays: dict[str, np.ndarray]) -> object:
+    """Turn one JSON argument spec into a Python value (fresh copy for every call)."""
+    if not isinstance(spec, dict):
+        raise ValueError("bad argument spec")
+    kind = spec.get("kind")
+    if kind == "value":
+        return spec["value"]
+    if kind == "array":
+        return arrays[spec["key"]].copy()
+    if kind == "tensor":
+        import torch
+
+        return torch.from_numpy(arrays[spec["key"]].copy())
+    if kind == "tensor_list":
+        import torch
+
+        return [torch.from_numpy(arrays[key].copy()) for key in spec["keys"]]
+    raise ValueError(f"unknown argument kind {kind!r}")
+
+
+def to_float_arrays(value: object, n_outputs: int) -> list[np.ndarray]:
+    """A returned value as ``n_outputs`` float64 arrays (several: a tuple or list of them)."""
+    if n_outputs == 1:
+        items = [value]
+    elif isinstance(value, tuple | list) and len(value) == n_outputs:
+        items = list(value)
+    else:
+        raise TypeError(f"expected a tuple of {n_outputs} values, got {type(value).__name__}")
+    arrays = []
+    for item in items:
+        if hasattr(item, "detach") and hasattr(item, "cpu"):  # a torch tensor
+            item = item.detach().cpu().double().numpy()
+        elif isinstance(item, tuple | list):  # e.g. a list of numbers or of 0-d tensors
+            item = [x.detach().cpu().double().numpy() if hasattr(x, "detach") else x for x in item]
+        array = _asarray(item)
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise TypeError(f"returned a value of type {type(item).__name__}, not a number/array")
+        if array.size > MAX_OUTPUT_ELEMENTS:
+            raise ValueError(f"returned an array with {array.size} elements")
+        arrays.append(np.array(array, dtype=np.float64))
+    return arrays
+
+
+def reseed() -> None:
+    random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - the student's code may use the legacy global generator
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            torch.manual_seed(0)
+
+
+RESULT_FD = 3
+PROGRESS_FD = 4
+
+
+def note_progress(progress: io.TextIOBase, text: str) -> None:
+    """One line in the progress log (which cell or task runs now), for timeout feedback."""
+    with contextlib.suppress(Exception):
+        progress.write(text + "\n")
+
+
+def write_bundle(report: dict, outputs: dict[str, np.ndarray]) -> None:
+    """Replace the content of fd 3 with the npz bundle of outputs and report."""
+    buffer = io.BytesIO()
+    payload = _json_dumps(report).encode("utf-8")
+    _savez(buffer, __report__=np.frombuffer(payload, dtype=np.uint8), **outputs)
+    data = buffer.getvalue()
+    os.ftruncate(RESULT_FD, 0)
+    os.lseek(RESULT_FD, 0, os.SEEK_SET)
+    view = memoryview(data)
+    while view:
+        written = os.write(RESULT_FD, view)
+        view = view[written:]
+
+
+def main(jobdir: str, scratch: str) -> None:
+    nonce = sys.stdin.readline().strip()
+    sys.stdin.close()
+    with _open(os.path.join(jobdir, "job.json")) as handle:
+        job = json.load(handle)
+    arrays = load_inputs(os.path.join(jobdir, "inputs.npz"))
+    drop_privileges(job.get("drop_to_uid"))
+    os.makedirs(scratch, exist_ok=True)
+    os.chdir(scratch)
+    limit_processes(int(job.get("nproc_margin", 0)))
+    soft = float(job["soft_timeout"])
+    started = time.monotonic()
+
+    stdout = CappedStream(sys.stdout, PYTHON_OUTPUT_CAP)
+    stderr = CappedStream(sys.stderr, PYTHON_OUTPUT_CAP)
+    sys.stdout, sys.stderr = stdout, stderr
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    namespace["display"] = lambda *objects, **kw: print(*objects)
+
+    report: dict = {"protocol": PROTOCOL, "cells": [], "tasks": {}}
+    progress = _open(PROGRESS_FD, "w", buffering=1, closefd=False)
+    for cell in job["cells"]:
+        label = f"<cell {cell['index'] + 1}>"  # 1-based position in the notebook
+        entry: dict = {"index": cell["index"], "status": "ok"}
+        note_progress(progress, f"cell {cell['index']}")
+        tick = time.monotonic()
+        try:
+            source = strip_magics(cell["source"])
+            linecache.cache[label] = (len(source), None, source.splitlines(True), label)
+            code = compile(source, label, "exec")
+            with time_budget(soft):
+                exec(code, namespace)
+        except SoftTimeout:
+            entry.update(
+                status="timeout",
+                error={
+                    "type": "Timeout",
+                    "message": f"ran longer than {soft:.0f} s and was interrupted",
+                    "where": "",
+                },
+            )
+        except _BaseException as exc:  # SystemExit and KeyboardInterrupt too
+            entry.update(status="error", error=describe_error(exc, label))
+        entry["seconds"] = round(time.monotonic() - tick, 3)
+        report["cells"].append(entry)
+
+    outputs: dict[str, np.ndarray] = {}
+    for task in job["tasks"]:
+        name = task["function"]
+        note_progress(progress, f"task {name}")
+        function = namespace.get(name)
+        result: dict = {"status": "ok", "cases": []}
+        report["tasks"][name] = result
+        if function is None:
+            result["status"] = "missing"
+            continue
+        if not callable(function):
+            result["status"] = "not_callable"
+            continue
+        for case_index, case in enumerate(task["cases"]):
+            outcome: dict = {"status": "ok"}
+            tick = time.monotonic()
+            try:
+                args = [build_argument(spec, arrays) for spec in case["args"]]
+                reseed()
+                with time_budget(soft):  # the conversion may run the student's code too
+                    values = to_float_arrays(function(*args), int(task.get("outputs", 1)))
+                for k, array in enumerate(values):
+                    outputs[f"{name}/{case_index}/{k}"] = array
+                outcome["n_outputs"] = len(values)
+            except SoftTimeout:
+                outcome.update(
+                    status="timeout",
+                    error={
+                        "type": "Timeout",
+                        "message": f"took longer than {soft:.0f} s and was interrupted",
+                        "where": "",
+                    },
+                )
+            except _NotImplementedError as exc:
+                outcome.update(status="not_implemented", error=describe_error(exc))
+            except _BaseException as exc:
+                outcome.update(status="error", error=describe_error(exc))
+            outcome["seconds"] = round(time.monotonic() - tick, 3)
+            result["cases"].append(outcome)
+
+    report["stdout_truncated"] = stdout.truncated
+    report["stderr_truncated"] = stderr.truncated
+    report["seconds"] = round(time.monotonic() - started, 3)
+    report["nonce"] = nonce
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    write_bundle(report, outputs)
+    with contextlib.suppress(Exception):
+        sys.__stdout__.flush()
+        sys.__stderr__.flush()
+    _exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

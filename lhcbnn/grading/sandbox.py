@@ -1,0 +1,404 @@
+"""Run the runner on one submission in a child process with limits, inside bubblewrap if possible.
+
+The process tree of one run::
+
+    grader (this process, a thread of it)
+    └── supervisor.py      trusted; own session; subreaper; wall-time limit; kills leftovers
+        └── bwrap ...      own session; rlimits (AS, CPU, FSIZE, NOFILE, no core)
+            └── python -s -B runner.py WORKDIR      (drops to an unprivileged uid if root)
+                └── the student's code (exec of the notebook's cells)
+
+What bubblewrap adds (``mode="bwrap"``): a new mount namespace in which only the system
+directories (``/usr``, ``/etc``, ...), the Python installation, the virtual environment,
+the ``lhcbnn`` package and the job folder are visible, all read-only (``lhcbnn/grading`` is
+hidden except the runner); the only writable place is a private, size-limited, memory-backed
+``/tmp`` (the student's working folder is ``/tmp/work``); results leave through inherited file
+descriptors; new PID, IPC, UTS, network (no network at all) and cgroup namespaces;
+``--die-with-parent``; ``--new-session``.
+When the grader runs as root, the runner keeps only CAP_SETUID/CAP_SETGID and drops to a
+random unprivileged uid before any student code runs, so the process limit applies and no
+root privilege remains. Without bubblewrap (``mode="none"``) the child still gets the limits,
+its own folder as working directory and a scrubbed environment, but it can read and write
+everything the grader's user can; the grader warns once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Limits", "RunResult", "sandbox_mode", "run_in_sandbox"]
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../lhcbnn
+GRADING_DIR = Path(__file__).resolve().parent
+RUNNER = GRADING_DIR / "runner.py"
+SUPERVISOR = GRADING_DIR / "supervisor.py"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run.
+
+    Attributes:
+        timeout: wall-clock seconds before the whole child is killed (hard limit).
+        soft_timeout: seconds one cell or one task call may run before the runner interrupts
+            it (``None``: a third of ``timeout``), so one endless loop costs one task only.
+        memory_mb: address-space limit (RLIMIT_AS) in MiB; ``import torch`` alone needs
+            about 0.6 GiB of address space with one thread, so keep at least 1.5 GiB.
+        output_mb: the largest file the child may write (RLIMIT_FSIZE) in MiB, which also
+            caps its captured stdout and stderr.
+        nproc_margin: how many more processes/threads the student's code may start.
+        open_files: RLIMIT_NOFILE.
+        scratch_mb: size of the student's private, memory-backed working folder (bubblewrap
+            only; without it the folder is on disk and only each file's size is capped).
+    """
+
+    timeout: float = 60.0
+    soft_timeout: float | None = None
+    memory_mb: int = 3072
+    output_mb: int = 16
+    nproc_margin: int = 64
+    open_files: int = 1024
+    scratch_mb: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.memory_mb < 256:
+            raise ValueError(f"memory_mb must be at least 256, got {self.memory_mb}")
+        if self.output_mb < 1:
+            raise ValueError(f"output_mb must be at least 1, got {self.output_mb}")
+
+    @property
+    def soft(self) -> float:
+        return self.soft_timeout if self.soft_timeout is not None else self.timeout / 3.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What came back from one sandboxed run (its files are in the log folder)."""
+
+    returncode: int | None
+    timed_out: bool
+    wall_seconds: float
+    max_rss_kb: int
+    stdout_tail: str
+    stderr_tail: str
+    stdout_bytes: int
+    stderr_bytes: int
+    supervisor_ok: bool
+    mode: str
+
+
+def _python_paths() -> list[str]:
+    """Directories the child's Python needs: installation, venv, site-packages."""
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        *site.getsitepackages(),
+    }
+    paths = set()
+    for path in candidates:
+        if path and os.path.isdir(path):
+            paths.add(os.path.realpath(path))
+            paths.add(os.path.abspath(path))
+    # drop paths inside other paths
+    kept = sorted(paths, key=len)
+    result: list[str] = []
+    for path in kept:
+        if not any(path == k or path.startswith(k + os.sep) for k in result):
+            result.append(path)
+    return result
+
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+
+SCRATCH_IN_BWRAP = "/tmp/work"
+
+
+def _bwrap_arguments(jobdir: str, as_root: bool, scratch_mb: int = 256) -> list[str]:
+    """The bubblewrap command line (without the command)."""
+    args = ["bwrap"]
+    mounted: list[str] = []
+
+    def inside_mount(path: str) -> bool:
+        return any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounted)
+
+    created: set[str] = set()
+
+    def ensure_parents(target: str) -> None:
+        parts = Path(target).parts
+        for depth in range(2, len(parts)):
+            parent = str(Path(*parts[:depth]))
+            if parent in created or inside_mount(parent):
+                continue
+            args.extend(["--perms", "0755", "--dir", parent])
+            created.add(parent)
+
+    def bind(source: str, target: str, writable: bool = False) -> None:
+        ensure_parents(target)
+        args.extend(["--bind" if writable else "--ro-bind", source, target])
+        mounted.append(target)
+
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args.extend(["--symlink", os.readlink(path), path])
+        elif os.path.isdir(path):
+            bind(path, path)
+    args.extend(["--dev", "/dev", "--proc", "/proc"])
+    args.extend(["--perms", "1777", "--size", str(scratch_mb * 2**20), "--tmpfs", "/tmp"])
+    mounted.extend(["/dev", "/proc"])  # not /tmp: an empty tmpfs, things get mounted into it
+    created.add("/tmp")
+    for path in _python_paths():
+        if not inside_mount(path):
+            bind(path, path)
+    package = str(PACKAGE_DIR)
+    if not inside_mount(package):
+        bind(package, package)
+    # hide the hidden checks; keep the runner
+    grading = str(GRADING_DIR)
+    args.extend(["--tmpfs", grading, "--ro-bind", str(RUNNER), str(RUNNER)])
+    bind(jobdir, jobdir)
+    args.extend(
+        [
+            "--chdir",
+            "/tmp",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--die-with-parent",
+            "--new-session",
+        ]
+    )
+    if as_root:
+        args.extend(["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"])
+    else:
+        args.extend(["--unshare-user", "--cap-drop", "ALL"])
+    return args
+
+
+@functools.cache
+def _bwrap_works() -> tuple[bool, str]:
+    """Probe bubblewrap once: (works, reason)."""
+    if shutil.which("bwrap") is None:
+        return False, "bubblewrap (bwrap) is not installed"
+    with tempfile.TemporaryDirectory(prefix="lhcbnn-probe-") as jobdir:
+        command = [
+            *_bwrap_arguments(jobdir, os.geteuid() == 0),
+            sys.executable,
+            "-s",
+            "-B",
+            "-c",
+            "import numpy",
+        ]
+        try:
+            probe = subprocess.run(command, capture_output=True, timeout=60, env=_child_env(""))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"bwrap failed to start: {exc}"
+    if probe.returncode != 0:
+        return False, f"bwrap does not work here: {probe.stderr.decode(errors='replace')[:300]}"
+    return True, "bubblewrap works"
+
+
+def sandbox_mode(requested: str = "auto") -> str:
+    """``"bwrap"`` or ``"none"``.
+
+    ``requested``: ``"auto"`` (bwrap if it works, else none with a warning), ``"bwrap"``
+    (error if it does not work) or ``"none"``. The environment variable
+    ``LHCBNN_SANDBOX`` overrides ``"auto"``.
+    """
+    if requested == "auto":
+        requested = os.environ.get("LHCBNN_SANDBOX", "auto")
+    if requested not in ("auto", "bwrap", "none"):
+        raise ValueError(f"sandbox must be 'auto', 'bwrap' or 'none', got {requested!r}")
+    if requested == "none":
+        return "none"
+    works, reason = _bwrap_works()
+    if works:
+        return "bwrap"
+    if requested == "bwrap":
+        raise RuntimeError(f"bubblewrap sandbox requested but unavailable: {reason}")
+    warnings.warn(
+        f"{reason}: student code runs in a plain child process with resource limits but can "
+        "read and write every file the grader's user can. Install bubblewrap to isolate it.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return "none"
+
+
+def _child_env(workdir: str) -> dict[str, str]:
+    """A scrubbed environment: no secrets, no user paths, one thread."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": workdir or "/nonexistent",
+        "TMPDIR": workdir or "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": os.path.join(workdir, ".matplotlib") if workdir else "/tmp",
+        "LHCBNN_DEVICE": "cpu",
+        "LHCBNN_IN_SANDBOX": "1",
+    }
+    # The package must be importable; if it is not installed, point at its parent folder
+    # (inside bwrap only the package itself is mounted there).
+    parent = str(PACKAGE_DIR.parent)
+    if (
+        not any(os.path.realpath(p) == os.path.realpath(parent) for p in site.getsitepackages())
+        and not _installed_via_site()
+    ):
+        env["PYTHONPATH"] = parent
+    return env
+
+
+@functools.cache
+def _installed_via_site() -> bool:
+    """True when ``import lhcbnn`` works in a fresh interpreter without PYTHONPATH."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-s",
+            "-c",
+            "import importlib.util as u; print(u.find_spec('lhcbnn').origin)",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd="/",
+    )
+    origin = probe.stdout.strip()
+    return probe.returncode == 0 and origin.startswith(str(PACKAGE_DIR))
+
+
+def _tail(path: Path, size: int = 4000) -> tuple[str, int]:
+    try:
+        total = path.stat().st_size
+        with open(path, "rb") as handle:
+            handle.seek(max(0, total - size))
+            return handle.read().decode("utf-8", errors="replace"), total
+    except OSError:
+        return "", 0
+
+
+def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: Path) -> RunResult:
+    """Run the runner on the job in ``jobdir``; everything it writes back lands in ``logdir``.
+
+    ``jobdir`` holds ``job.json`` and ``inputs.npz`` (read-only for the child under bwrap);
+    ``logdir`` receives ``stdout.txt``, ``stderr.txt``, ``result.npz`` (fd 3) and
+    ``progress.log`` (fd 4), files the child writes through inherited descriptors only.
+    Blocks until the child and everything it started are gone (at most ``limits.timeout``
+    plus a few seconds).
+    """
+    jobdir = Path(jobdir).resolve()
+    logdir = Path(logdir).resolve()
+    if mode == "bwrap":
+        scratch = SCRATCH_IN_BWRAP
+        prefix = [shutil.which("bwrap") or "bwrap"]
+        prefix += _bwrap_arguments(str(jobdir), os.geteuid() == 0, limits.scratch_mb)[1:]
+    else:
+        scratch = str(jobdir.parent / "scratch")
+        prefix = []
+    # sys.executable, not its real path: the venv is found from the path Python is started by
+    command = [*prefix, sys.executable, "-s", "-B", str(RUNNER), str(jobdir), scratch]
+    config = {
+        "cmd": command,
+        "cwd": str(jobdir) if mode == "none" else "/",
+        "env": _child_env(scratch),
+        "timeout": limits.timeout,
+        "stdout": str(logdir / "stdout.txt"),
+        "stderr": str(logdir / "stderr.txt"),
+        "result": str(logdir / "result.npz"),
+        "progress": str(logdir / "progress.log"),
+        "cleanup": str(logdir.parent),
+        "limits": {
+            "address_space": limits.memory_mb * 2**20,
+            "cpu_seconds": int(limits.timeout) + 5,
+            "file_size": limits.output_mb * 2**20,
+            "open_files": limits.open_files,
+        },
+    }
+    supervisor = subprocess.Popen(
+        [sys.executable, "-I", "-S", str(SUPERVISOR), json.dumps(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=str(logdir),
+    )
+    try:
+        out, err = supervisor.communicate((nonce + "\n").encode(), timeout=limits.timeout + 30)
+    except subprocess.TimeoutExpired:  # the supervisor itself hangs: should never happen
+        os.killpg(supervisor.pid, 9)
+        out, err = supervisor.communicate()
+    info: dict = {}
+    for line in out.decode(errors="replace").splitlines():
+        try:
+            info = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    stdout_tail, stdout_bytes = _tail(logdir / "stdout.txt")
+    stderr_tail, stderr_bytes = _tail(logdir / "stderr.txt")
+    if not info:
+        stderr_tail += "\n[supervisor] " + err.decode(errors="replace")[-1000:]
+    return RunResult(
+        returncode=info.get("returncode"),
+        timed_out=bool(info.get("timed_out", False)),
+        wall_seconds=float(info.get("wall_seconds", 0.0)),
+        max_rss_kb=int(info.get("max_rss_kb", 0)),
+        stdout_tail=stdout_tail,
+        stderr_tail=stderr_tail,
+        stdout_bytes=stdout_bytes,
+        stderr_bytes=stderr_bytes,
+        supervisor_ok=bool(info),
+        mode=mode,
+    )
+
+
+def new_nonce() -> str:
+    """A fresh random token for one run."""
+    return secrets.token_hex(16)
+
+
+def prepare_workdir(parent: Path | None = None) -> tuple[Path, Path, int | None]:
+    """A fresh folder for one run: ``job/`` (inputs), ``log/`` (outputs), ``scratch/``.
+
+    Returns ``(jobdir, logdir, uid)``; ``uid`` is a random unprivileged uid for the runner
+    to drop to when the grader runs as root (used under bubblewrap only).
+    """
+    base = Path(tempfile.mkdtemp(prefix="lhcbnn-grade-", dir=parent))
+    base.chmod(0o755)
+    jobdir, logdir = base / "job", base / "log"
+    jobdir.mkdir(mode=0o755)
+    logdir.mkdir(mode=0o700)
+    (base / "scratch").mkdir(mode=0o700)
+    uid = 200_000 + secrets.randbelow(1_000_000_000) if os.geteuid() == 0 else None
+    return jobdir, logdir, uid

@@ -1,0 +1,354 @@
+"""The grader's own test: solutions score full marks, unmodified exercises zero, and a
+plausible wrong answer to any task loses exactly that task's points (with a targeted hint).
+
+Also: the hidden numpy references agree with the lhcbnn implementations, and every known
+mistake differs from the truth on some case (otherwise its check could not fail).
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+import lhcbnn as lb
+from lhcbnn.grading import EXERCISES
+from lhcbnn.grading.classgrade import grade_class
+from lhcbnn.grading.tasks.base import _as_tuple, _close, plain
+
+REPO = Path(__file__).resolve().parents[1]
+NAMES = sorted(EXERCISES)
+
+# exercise -> (function, wrong definition, text the feedback must contain)
+WRONG_ANSWERS = {
+    "ex02_elbo": [
+        (
+            "kl_gaussian",
+            """
+            def kl_gaussian(mu_q, sigma_q, mu_p, sigma_p):
+                return (sigma_q**2 - sigma_p**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2)
+        """,
+            "log(sigma_p / sigma_q) term is missing",
+        ),
+        (
+            "kl_gaussian",
+            """
+            def kl_gaussian(mu_q, sigma_q, mu_p, sigma_p):
+                var_p = torch.as_tensor(sigma_p, dtype=sigma_q.dtype)
+                quadratic = (sigma_q + (mu_q - mu_p) ** 2) / (2 * var_p)
+                return 0.5 * torch.log(var_p / sigma_q) + quadratic - 0.5
+        """,
+            "standard deviation, not a variance",
+        ),
+        (
+            "mc_elbo",
+            """
+            def mc_elbo(x, y, noise_sigma, prior_sigma, mu, sigma, eps):
+                theta = mu + sigma * eps
+                residual = y - theta @ x.T
+                n = x.shape[0]
+                chi2 = (residual**2).sum(1) / noise_sigma**2
+                log_likelihood = -0.5 * n * math.log(2 * math.pi * noise_sigma**2) - 0.5 * chi2
+                return log_likelihood.mean() - kl_gaussian(mu, sigma, 0.0, prior_sigma).sum() / n
+        """,
+            "divided by the number of points",
+        ),
+        (
+            "mc_elbo",
+            """
+            def mc_elbo(x, y, noise_sigma, prior_sigma, mu, sigma, eps):
+                theta = mu + sigma * eps
+                residual = y - theta @ x.T
+                log_likelihood = -0.5 * (residual**2).sum(1) / noise_sigma**2
+                return log_likelihood.mean() - kl_gaussian(mu, sigma, 0.0, prior_sigma).sum()
+        """,
+            "normalisation",
+        ),
+        (
+            "kl_to_posterior",
+            """
+            def kl_to_posterior(mu, sigma, posterior_mean, posterior_cov):
+                precision = torch.linalg.inv(posterior_cov)
+                delta = posterior_mean - mu
+                trace = (precision.diagonal() * sigma**2).sum()
+                return 0.5 * (trace + delta @ precision @ delta - mu.shape[0])
+        """,
+            "log-determinant",
+        ),
+        (
+            "mean_field_sigma",
+            """
+            def mean_field_sigma(posterior_precision):
+                return torch.linalg.inv(posterior_precision).diagonal().sqrt()
+        """,
+            "marginal widths",
+        ),
+    ],
+    "ex03_limits": [
+        (
+            "l2_coefficient",
+            """
+            def l2_coefficient(prior_sigma, n_train):
+                return 1.0 / (2.0 * prior_sigma**2)
+        """,
+            "1/N",
+        ),
+        (
+            "kl_gradients",
+            """
+            def kl_gradients(mu_q, sigma_q, mu_p, sigma_p):
+                mu_p = torch.as_tensor(mu_p, dtype=mu_q.dtype)
+                sigma_p = torch.as_tensor(sigma_p, dtype=mu_q.dtype)
+                return (mu_q - mu_p) / sigma_p**2, sigma_q / sigma_p**2 + 0 * mu_q
+        """,
+            "-1/sigma_q",
+        ),
+        (
+            "l2_regularised_loss",
+            """
+            def l2_regularised_loss(nll_mean, weights, prior_sigma, n_train):
+                return nll_mean + (weights[0] ** 2).sum() / (2 * prior_sigma**2 * n_train)
+        """,
+            "biases included",
+        ),
+        (
+            "mc_dropout_predictive",
+            """
+            def mc_dropout_predictive(x, w1, b1, w2, b2, masks, p):
+                hidden = torch.relu(x @ w1.T + b1)
+                draws = (hidden[None] * masks[:, None, :] / (1 - p)) @ w2.T + b2
+                return draws.mean(0), draws.std(0)
+        """,
+            "unbiased",
+        ),
+    ],
+    "ex04_heteroskedastic": [
+        (
+            "gaussian_nll",
+            """
+            def gaussian_nll(mean, log_var, target):
+                return 0.5 * (math.log(2 * math.pi) + (target - mean) ** 2 / torch.exp(log_var))
+        """,
+            "log-variance term is missing",
+        ),
+        (
+            "sigma_stoch_from_samples",
+            """
+            def sigma_stoch_from_samples(log_vars):
+                return torch.exp(0.5 * log_vars).mean(0)
+        """,
+            "average the variances",
+        ),
+        (
+            "sigma_pred_from_samples",
+            """
+            def sigma_pred_from_samples(means):
+                return means.std(0)
+        """,
+            "unbiased",
+        ),
+        (
+            "compute_pulls",
+            """
+            def compute_pulls(mean, sigma_stoch, sigma_pred, truth):
+                return (mean - truth) / (sigma_stoch + sigma_pred)
+        """,
+            "quadrature",
+        ),
+    ],
+}
+
+# right answers written differently: must still score full marks
+EXTRA = {
+    "noisy_but_right": (
+        "ex04_heteroskedastic",
+        """
+        import warnings
+
+
+        def gaussian_nll(mean, log_var, target):
+            warnings.warn("a harmless UserWarning from the student's code")
+            torch.tensor([1.0]).resize_(2)  # a real torch warning is fine too
+            import sys
+            print("debug output on stderr", file=sys.stderr)
+            return 0.5 * (math.log(2 * math.pi) + log_var + (target - mean) ** 2 / log_var.exp())
+    """,
+    ),
+    "shortcut": (
+        "ex02_elbo",
+        """
+        def kl_gaussian(mu_q, sigma_q, mu_p, sigma_p):
+            return lb.losses.kl_gaussian(mu_q, sigma_q, mu_p, sigma_p)
+    """,
+    ),
+}
+
+
+def _with_cell(name: str, source: str) -> nbformat.NotebookNode:
+    """The solution notebook with one more code cell after the last definition cell."""
+    notebook = nbformat.read(REPO / "solutions" / f"{name}.ipynb", as_version=4)
+    last_def = max(i for i, c in enumerate(notebook.cells) if "def " in c.source)
+    cell = nbformat.v4.new_code_cell(textwrap.dedent(source).strip())
+    notebook.cells.insert(last_def + 1, cell)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def wrong_class(tmp_path_factory):  # noqa: ANN001
+    """Grade all wrong and extra variants as one class (2 at a time)."""
+    root = tmp_path_factory.mktemp("wrong-answers")
+    expected = {}
+    for name, answers in WRONG_ANSWERS.items():
+        for k, (function, source, hint) in enumerate(answers):
+            student = f"{name}-{function}-{k}"
+            folder = root / "submissions" / student
+            folder.mkdir(parents=True)
+            nbformat.write(_with_cell(name, source), folder / f"{name}.ipynb")
+            expected[student] = (name, function, hint)
+    for student, (name, source) in EXTRA.items():
+        folder = root / "submissions" / student
+        folder.mkdir(parents=True)
+        nbformat.write(_with_cell(name, source), folder / f"{name}.ipynb")
+    results = grade_class(root / "submissions", root / "grades.csv", jobs=2, progress=False)
+    return {r.student: r for r in results}, expected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_scores_full_marks(name: str, grade_cache) -> None:  # noqa: ANN001
+    result = grade_cache(REPO / "solutions" / f"{name}.ipynb")
+    assert result.status == "ok", result.feedback()
+    assert result.score == result.max_score == EXERCISES[name].max_score, result.feedback()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unmodified_exercise_scores_zero(name: str, grade_cache) -> None:  # noqa: ANN001
+    result = grade_cache(REPO / "exercises" / f"{name}.ipynb")
+    assert result.status == "ok", result.feedback()
+    assert result.score == 0
+    assert all("NotImplementedError" in t.message for t in result.tasks)
+
+
+def test_every_task_has_a_wrong_answer_in_this_test() -> None:
+    covered = {(name, f) for name, answers in WRONG_ANSWERS.items() for f, _, _ in answers}
+    every = {(name, t.function) for name, e in EXERCISES.items() for t in e.tasks}
+    assert covered == every
+
+
+def test_a_plausible_wrong_answer_loses_only_its_task(wrong_class) -> None:  # noqa: ANN001
+    results, expected = wrong_class
+    for student, (name, function, hint) in expected.items():
+        result = results[student]
+        assert result.status == "ok", (student, result.feedback())
+        for task in result.tasks:
+            if task.function == function:
+                assert task.points == 0, f"{student}: the wrong answer scored"
+                assert hint in task.message, f"{student}: {task.message}"
+            else:
+                assert task.passed, f"{student}: {task.function} lost points: {task.message}"
+        assert result.score == EXERCISES[name].max_score - EXERCISES[name].task(function).points
+
+
+def test_warnings_on_stderr_do_not_cost_points(wrong_class) -> None:  # noqa: ANN001
+    result = wrong_class[0]["noisy_but_right"]
+    assert (result.status, result.score) == ("ok", result.max_score), result.feedback()
+
+
+def test_calling_the_reference_implementation_scores_zero(wrong_class) -> None:  # noqa: ANN001
+    result = wrong_class[0]["shortcut"]
+    task = next(t for t in result.tasks if t.function == "kl_gaussian")
+    assert task.points == 0 and "reference implementation" in task.message
+    assert result.score == result.max_score - task.max_points
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_known_mistake_differs_from_the_truth(name: str) -> None:
+    for task in EXERCISES[name].tasks:
+        cases = task.cases()
+        assert cases, task.function
+        for mistake in task.mistakes:
+            differs = False
+            for case in cases:
+                try:
+                    wrong = _as_tuple(mistake.wrong(*[plain(a) for a in case.args]))
+                except Exception:  # noqa: BLE001, S112 - the mistake model does not apply
+                    continue
+                right = _as_tuple(task.reference(*[plain(a) for a in case.args]))
+                if not _close(wrong, right, task.rtol, task.atol)[0]:
+                    differs = True
+            assert differs, f"{task.function}: mistake '{mistake.hint}' is never detected"
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=float))
+
+
+def test_references_agree_with_lhcbnn() -> None:
+    ex02, ex03, ex04 = (EXERCISES[n] for n in NAMES)
+    for case in ex02.task("kl_gaussian").cases():
+        args = [plain(a) for a in case.args]
+        ours = ex02.task("kl_gaussian").reference(*args)
+        theirs = lb.losses.kl_gaussian(*[_tensor(a) for a in args]).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(30, 2))
+    y = x @ np.array([1.0, -2.0]) + 0.4 * rng.normal(size=30)
+    exact = lb.conjugate.BayesianLinearRegression(_tensor(x), _tensor(y), 0.4, 1.3, bias=False)
+    mu, sigma = exact.posterior_mean.numpy() + 0.1, np.array([0.05, 0.07])
+    kl = ex02.task("kl_to_posterior").reference(
+        mu, sigma, exact.posterior_mean.numpy(), exact.posterior_cov.numpy()
+    )
+    assert math.isclose(kl, exact.kl_to_posterior(_tensor(mu), _tensor(sigma)).item(), rel_tol=1e-8)
+    gap = (exact.log_evidence() - exact.elbo(_tensor(mu), _tensor(sigma))).item()
+    assert math.isclose(kl, gap, rel_tol=1e-6)
+    np.testing.assert_allclose(
+        ex02.task("mean_field_sigma").reference(exact.posterior_precision.numpy()),
+        exact.mean_field_sigma.numpy(),
+        rtol=1e-12,
+    )
+    eps = np.random.default_rng(6).normal(size=(200_000, 2))
+    estimate = ex02.task("mc_elbo").reference(x, y, 0.4, 1.3, mu, sigma, eps)
+    assert abs(estimate - exact.elbo(_tensor(mu), _tensor(sigma)).item()) < 0.01
+
+    for case in ex03.task("l2_coefficient").cases():
+        assert math.isclose(
+            ex03.task("l2_coefficient").reference(*case.args),
+            lb.losses.l2_lambda(*case.args),
+            rel_tol=1e-12,
+        )
+    for case in ex03.task("kl_gradients").cases():
+        args = [plain(a) for a in case.args]
+        mu_q = _tensor(args[0]).requires_grad_(True)
+        sigma_q = _tensor(args[1]).requires_grad_(True)
+        lb.losses.kl_gaussian(mu_q, sigma_q, _tensor(args[2]), _tensor(args[3])).sum().backward()
+        d_mu, d_sigma = ex03.task("kl_gradients").reference(*args)
+        np.testing.assert_allclose(d_mu, mu_q.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(d_sigma, sigma_q.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    for case in ex04.task("gaussian_nll").cases():
+        args = [plain(a) for a in case.args]
+        np.testing.assert_allclose(
+            ex04.task("gaussian_nll").reference(*args),
+            lb.losses.gaussian_nll(*[_tensor(a) for a in args]).numpy(),
+            rtol=1e-12,
+        )
+    means = rng.normal(size=(7, 5, 1))
+    log_vars = rng.normal(-1, 0.5, size=(7, 5, 1))
+    sigma_stoch = ex04.task("sigma_stoch_from_samples").reference(log_vars)
+    sigma_pred = ex04.task("sigma_pred_from_samples").reference(means)
+    truth = rng.normal(size=(5, 1))
+    total = np.sqrt((np.exp(log_vars) + means**2).mean(0) - means.mean(0) ** 2)
+    np.testing.assert_allclose(np.sqrt(sigma_stoch**2 + sigma_pred**2), total, rtol=1e-10)
+    prediction = lb.Prediction(
+        *(_tensor(a) for a in (means.mean(0), sigma_stoch, sigma_pred, total))
+    )
+    np.testing.assert_allclose(
+        ex04.task("compute_pulls").reference(means.mean(0), sigma_stoch, sigma_pred, truth),
+        lb.pulls(prediction, _tensor(truth)).numpy(),
+        rtol=1e-10,
+    )

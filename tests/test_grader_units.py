@@ -1,0 +1,220 @@
+"""Unit tests of the grader's parts that need no sandbox: parsing, checks, report validation."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from lhcbnn.grading.exchange import InvalidReport, read_report
+from lhcbnn.grading.gradebook import append_row, columns, merge, read_rows
+from lhcbnn.grading.notebook import (
+    CodeCell,
+    InvalidNotebook,
+    code_cells,
+    forbidden_uses,
+    read_notebook,
+)
+from lhcbnn.grading.runner import strip_magics, to_float_arrays
+from lhcbnn.grading.sandbox import Limits
+from lhcbnn.grading.tasks.base import Case, CaseOutcome, Mistake, Task, check_task
+
+TASKS = [("square", [Case((np.ones(2),), "ones")], 1)]
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\xff\xfe not utf-8", "not UTF-8"),
+        (b"{ broken", "not valid JSON"),
+        (b"[1, 2, 3]", "not a Jupyter notebook"),
+        (b'{"nbformat": 3, "cells": []}', "format 4"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}', "source"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "weird", "source": ""}]}', "cell_type"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_unreadable_notebooks_are_rejected_with_a_reason(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "ex02_elbo.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(InvalidNotebook, match=reason):
+        read_notebook(path)
+
+
+def test_self_check_cells_are_not_graded(tmp_path: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("a = 1"),
+        nbformat.v4.new_code_cell("assert False", metadata={"tags": ["self-check"]}),
+    ]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    cells = code_cells(read_notebook(path))
+    assert [(c.index, c.source) for c in cells] == [(1, "a = 1")]
+
+
+def test_magics_are_neutralised_keeping_line_numbers() -> None:
+    source = "%matplotlib inline\nx = 1\nif x:\n    !pip install foo\ny = 2"
+    stripped = strip_magics(source)
+    assert stripped.count("\n") == source.count("\n")
+    namespace: dict = {}
+    exec(compile(stripped, "<cell>", "exec"), namespace)
+    assert namespace["x"] == 1 and namespace["y"] == 2
+
+
+@pytest.mark.parametrize(
+    "source, found",
+    [
+        ("def kl_gaussian(a, b, c, d):\n    return lb.losses.kl_gaussian(a, b, c, d)", True),
+        ("from lhcbnn.losses import kl_gaussian", True),
+        ("kl_gaussian = lb.losses.kl_gaussian", True),
+        ("def kl_gaussian(a, b, c, d):\n    return a - b", False),
+        ("def other(a):\n    return lb.losses.kl_gaussian(a, a, 0, 1)", False),
+        ("def kl_gaussian(:", False),
+    ],
+)
+def test_calls_of_the_reference_implementation_are_found(source: str, found: bool) -> None:
+    uses = forbidden_uses([CodeCell(0, source, ())], "kl_gaussian", ("kl_gaussian",))
+    assert bool(uses) is found
+
+
+def _task(reference, mistakes=()) -> Task:  # noqa: ANN001
+    return Task("f", 2, "f", lambda: [Case((np.arange(3.0),), "c")], reference, mistakes)
+
+
+@pytest.mark.parametrize(
+    "values, passed, message",
+    [
+        ((np.array([0.0, 2.0, 4.0]),), True, "passed"),
+        ((np.array([[0.0], [2.0], [4.0]]),), True, "passed"),  # singleton axes are fine
+        ((np.array([0.0, 2.0]),), False, "shape"),
+        ((np.array([0.0, np.nan, 4.0]),), False, "NaN"),
+        ((np.array([0.0, 1.0, 2.0]),), False, "Hint: forgot the 2"),
+        ((np.array([0.0, 2.0, 4.0]), np.ones(3)), False, "returned 2 value(s)"),
+    ],
+)
+def test_check_task(values: tuple, passed: bool, message: str) -> None:
+    task = _task(lambda x: 2 * x, [Mistake("forgot the 2", lambda x: x)])
+    result = check_task(task, task.cases(), [CaseOutcome("ok", values)])
+    assert result.passed is passed and message in result.message
+    assert result.points == (2 if passed else 0)
+
+
+def test_check_task_reports_the_students_error() -> None:
+    task = _task(lambda x: x)
+    outcome = CaseOutcome("error", error="ZeroDivisionError: division by zero (line 3)")
+    result = check_task(task, task.cases(), [outcome])
+    assert not result.passed and "ZeroDivisionError" in result.message
+
+
+def test_returned_values_become_float_arrays() -> None:
+    torch = pytest.importorskip("torch")
+    assert to_float_arrays(torch.ones(2, dtype=torch.float32), 1)[0].dtype == np.float64
+    assert to_float_arrays([1, 2, 3], 1)[0].shape == (3,)
+    assert len(to_float_arrays((torch.ones(2), 3.0), 2)) == 2
+    for bad, n in (("text", 1), ({"a": 1}, 1), (np.ones(2), 2), (np.array([1j]), 1)):
+        with pytest.raises(TypeError):
+            to_float_arrays(bad, n)
+
+
+def _bundle(path: Path, report: dict | None, **arrays: np.ndarray) -> Path:
+    if report is not None:
+        arrays["__report__"] = np.frombuffer(json.dumps(report).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+GOOD_REPORT = {
+    "protocol": 1,
+    "nonce": "abc",
+    "cells": [{"index": 0, "status": "ok"}],
+    "tasks": {"square": {"status": "ok", "cases": [{"status": "ok", "n_outputs": 1}]}},
+}
+
+
+def test_a_valid_report_is_read(tmp_path: Path) -> None:
+    path = _bundle(tmp_path / "r.npz", GOOD_REPORT, **{"square/0/0": np.ones(2)})
+    report = read_report(path, "abc", TASKS, n_cells=1)
+    assert report.outcomes["square"][0].status == "ok"
+    np.testing.assert_array_equal(report.outcomes["square"][0].values[0], np.ones(2))
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"nonce": "forged"}, "token"),
+        ({"protocol": 99}, "protocol"),
+        ({"cells": [{"index": 0, "status": "fine"}]}, "cell entry"),
+        ({"tasks": {}}, "no valid result"),
+        ({"tasks": {"square": {"status": "ok", "cases": []}}}, "number of cases"),
+        (
+            {"tasks": {"square": {"status": "ok", "cases": [{"status": "ok", "n_outputs": 3}]}}},
+            "output count",
+        ),
+    ],
+)
+def test_tampered_reports_are_rejected(tmp_path: Path, change: dict, problem: str) -> None:
+    path = _bundle(tmp_path / "r.npz", {**GOOD_REPORT, **change}, **{"square/0/0": np.ones(2)})
+    with pytest.raises(InvalidReport, match=problem):
+        read_report(path, "abc", TASKS, n_cells=1)
+
+
+def test_pickles_and_junk_are_never_loaded(tmp_path: Path) -> None:
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, **{"square/0/0": np.array([object()], dtype=object)})
+    with pytest.raises(InvalidReport):
+        read_report(pickled, "abc", TASKS, n_cells=1)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(InvalidReport, match="cannot be read"):
+        read_report(junk, "abc", TASKS, n_cells=1)
+    bomb = tmp_path / "bomb.npz"
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(10**7))
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("square/0/0.npy", buffer.getvalue())
+    with pytest.raises(InvalidReport, match="too large"):
+        read_report(bomb, "abc", TASKS, n_cells=1)
+    with pytest.raises(InvalidReport, match="no report"):
+        read_report(tmp_path / "missing.npz", "abc", TASKS, n_cells=1)
+
+
+def test_gradebook_survives_a_torn_line_and_merges(tmp_path: Path) -> None:
+    out = tmp_path / "grades.csv"
+    row = {name: "" for name in columns()}
+    row.update(
+        student="ann",
+        exercise="ex02_elbo",
+        score="3",
+        max_score="10",
+        status="ok",
+        graded_at="2026-01-01T00:00:00Z",
+    )
+    append_row(out, row)
+    with open(out, "a") as handle:
+        handle.write("bob,ex02_elbo,1")  # a crash in the middle of a line
+    append_row(out, {**row, "student": "cid", "score": "7"})
+    rows = read_rows(out)
+    assert set(rows) == {("ann", "ex02_elbo"), ("cid", "ex02_elbo")}
+    other = tmp_path / "other.csv"
+    append_row(other, {**row, "score": "9", "graded_at": "2026-02-01T00:00:00Z"})
+    assert merge([out, other], tmp_path / "merged.csv") == 2
+    assert read_rows(tmp_path / "merged.csv")[("ann", "ex02_elbo")]["score"] == "9"
+    with pytest.raises(FileNotFoundError):
+        merge([tmp_path / "nope.csv"], tmp_path / "x.csv")
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        Limits(timeout=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        Limits(memory_mb=10)
+    assert Limits(timeout=30).soft == 10
