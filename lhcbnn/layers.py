@@ -19,8 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lhcbnn.losses import kl_gaussian
-
 __all__ = ["BayesianModule", "VBLinear", "kl_divergence", "map_mode", "resample"]
 
 LOG_VAR_MIN = -30.0
@@ -54,6 +52,112 @@ class BayesianModule(nn.Module):
     def resample(self) -> None:
         """Forget the current evaluation-mode weight draw; the next call draws anew."""
         raise NotImplementedError
+
+
+class _LocalReparameterisation(torch.autograd.Function):
+    r"""Training-mode forward and backward pass of :class:`VBLinear`, written out by hand.
+
+    Forward (Kingma, Salimans, Welling, arXiv:1506.02557), with
+    :math:`\sigma^2 = \exp(\mathrm{clamp}(\log\sigma^2))`:
+
+    .. math::
+        m = x\mu^T + b_\mu,\quad v = x^2(\sigma^2)^T + \sigma_b^2,\quad
+        y = m + \sqrt v\,\epsilon,\quad \epsilon\sim\mathcal N(0, 1).
+
+    Backward, with :math:`g = \partial L/\partial y` and :math:`r = \epsilon/\sqrt v`
+    (so :math:`\partial L/\partial v = g r/2`):
+
+    .. math::
+        \frac{\partial L}{\partial x} = g\mu + x\odot\big[(g r)\,\sigma^2\big],\quad
+        \frac{\partial L}{\partial \mu} = g^T x,\quad
+        \frac{\partial L}{\partial \log\sigma^2} = \tfrac12 (g r)^T x^2 \odot \sigma^2
+
+    (and the bias terms with sums over the batch); the log-variance gradients are zero
+    where the clamp is active, as for ``torch.clamp``. The same numbers as the autograd
+    graph of the three lines above, with fewer passes over the ``(batch, out)`` tensors and
+    fewer autograd nodes; with the KL written from the log variances, a training step of
+    an MLP takes 15-27 % less time on a CPU than with ``F.linear`` calls and autograd
+    (``benchmarks/README.md``). With ``create_graph=True`` the backward pass goes through
+    autograd's graph of the same formula instead, so second derivatives stay available.
+
+    Shapes: ``x`` ``(..., in)``; weights ``(out, in)``; biases ``(out,)``; output ``(..., out)``.
+    """
+
+    @staticmethod
+    def forward(
+        x: Tensor, weight_mu: Tensor, bias_mu: Tensor, weight_log_var: Tensor, bias_log_var: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The sampled pre-activations and ``noise / std`` (kept for the backward pass)."""
+        weight_var = torch.exp(weight_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        bias_var = torch.exp(bias_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        x_flat = x.reshape(-1, x.shape[-1])
+        x_squared = x_flat * x_flat
+        output = torch.addmm(bias_mu, x_flat, weight_mu.t())
+        std = torch.addmm(bias_var, x_squared, weight_var.t()).sqrt_()
+        noise = torch.randn_like(output)
+        output.addcmul_(std, noise)
+        return output.reshape(*x.shape[:-1], weight_mu.shape[0]), noise.div_(std)
+
+    @staticmethod
+    def setup_context(ctx: object, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
+        x, weight_mu, bias_mu, weight_log_var, bias_log_var = inputs
+        _, noise_over_std = output
+        ctx.mark_non_differentiable(noise_over_std)
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(x, weight_mu, bias_mu, weight_log_var, bias_log_var, noise_over_std)
+
+    @staticmethod
+    def backward(ctx: object, grad_output: Tensor, _: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():  # create_graph=True: a backward that is differentiable
+            return _LocalReparameterisation._graph_backward(ctx, grad_output)
+        x, weight_mu, _, weight_log_var, bias_log_var, noise_over_std = ctx.saved_tensors
+        x_flat = x.reshape(-1, x.shape[-1])
+        grad = grad_output.reshape(-1, weight_mu.shape[0])
+        grad_ratio = grad * noise_over_std  # 2 dL/dv
+        weight_var = torch.exp(weight_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        grad_x = grad_weight_mu = grad_bias_mu = grad_weight_log_var = grad_bias_log_var = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.mm(grad, weight_mu)
+            grad_x.addcmul_(torch.mm(grad_ratio, weight_var), x_flat)
+            grad_x = grad_x.reshape(ctx.x_shape)
+        if ctx.needs_input_grad[1]:
+            grad_weight_mu = torch.mm(grad.t(), x_flat)
+        if ctx.needs_input_grad[2]:
+            grad_bias_mu = grad.sum(0)
+        if ctx.needs_input_grad[3]:
+            inside = (weight_log_var >= LOG_VAR_MIN) & (weight_log_var <= LOG_VAR_MAX)
+            grad_weight_log_var = torch.mm(grad_ratio.t(), x_flat * x_flat)
+            grad_weight_log_var.mul_(weight_var).mul_(inside).mul_(0.5)
+        if ctx.needs_input_grad[4]:
+            bias_var = torch.exp(bias_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+            inside = (bias_log_var >= LOG_VAR_MIN) & (bias_log_var <= LOG_VAR_MAX)
+            grad_bias_log_var = grad_ratio.sum(0).mul_(bias_var).mul_(inside).mul_(0.5)
+        return grad_x, grad_weight_mu, grad_bias_mu, grad_weight_log_var, grad_bias_log_var
+
+    @staticmethod
+    def _graph_backward(ctx: object, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        """The backward pass through autograd's own graph of the forward formula, with the
+        same noise, for second derivatives (``create_graph=True``)."""
+        inputs = ctx.saved_tensors[:5]
+        x, weight_mu, bias_mu, weight_log_var, bias_log_var = inputs
+        noise_over_std = ctx.saved_tensors[5]
+        x_flat = x.reshape(-1, x.shape[-1])
+        weight_var = torch.exp(weight_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        bias_var = torch.exp(bias_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        std = torch.addmm(bias_var, x_flat * x_flat, weight_var.t()).sqrt()
+        output = torch.addmm(bias_mu, x_flat, weight_mu.t()) + std * (noise_over_std * std.detach())
+        wanted = [i for i, need in enumerate(ctx.needs_input_grad) if need]
+        grads = torch.autograd.grad(
+            output,
+            [inputs[i] for i in wanted],
+            grad_output.reshape(output.shape),
+            create_graph=True,
+            allow_unused=True,
+        )
+        result: list[Tensor | None] = [None] * 5
+        for i, grad in zip(wanted, grads, strict=True):
+            result[i] = grad
+        return tuple(result)
 
 
 class VBLinear(BayesianModule):
@@ -151,10 +255,22 @@ class VBLinear(BayesianModule):
             \sum_{ij}\Big[\frac{\sigma_{ij}^2+\mu_{ij}^2}{2\sigma_p^2}
             - \frac12 - \log\frac{\sigma_{ij}}{\sigma_p}\Big] + (\text{same for } b)
         """
-        return (
-            kl_gaussian(self.weight_mu, self.weight_sigma, 0.0, self.prior_sigma).sum()
-            + kl_gaussian(self.bias_mu, self.bias_sigma, 0.0, self.prior_sigma).sum()
-        )
+        # The closed form of losses.kl_gaussian written with the log variances (no sqrt and
+        # log of the widths, no input checks: it runs at every training step), and the prior
+        # width as kl_gaussian sees it (a Python float becomes a tensor of the default dtype
+        # there), so that both give the same KL.
+        prior_sigma = torch.tensor(self.prior_sigma, dtype=torch.get_default_dtype()).item()
+        prior_var = prior_sigma**2
+        weight_log_var = self.weight_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+        bias_log_var = self.bias_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+        scaled = (
+            torch.exp(weight_log_var).sum()
+            + torch.exp(bias_log_var).sum()
+            + self.weight_mu.square().sum()
+            + self.bias_mu.square().sum()
+        ) / prior_var
+        constant = (weight_log_var.numel() + bias_log_var.numel()) * (math.log(prior_var) - 1.0)
+        return 0.5 * (scaled - weight_log_var.sum() - bias_log_var.sum() + constant)
 
     def resample(self) -> None:
         self._weight_draw = None
@@ -179,9 +295,10 @@ class VBLinear(BayesianModule):
         if self.use_means:
             return F.linear(x, self.weight_mu, self.bias_mu)
         if self.training:
-            mean = F.linear(x, self.weight_mu, self.bias_mu)
-            var = F.linear(x * x, self.weight_var, self.bias_var)
-            return mean + var.sqrt() * torch.randn_like(mean)
+            output, _ = _LocalReparameterisation.apply(
+                x, self.weight_mu, self.bias_mu, self.weight_log_var, self.bias_log_var
+            )
+            return output
         weight, bias = self._draw()
         return F.linear(x, weight, bias)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lhcbnn.device import as_tensor, device, seed_everything
 from lhcbnn.layers import kl_divergence, map_mode

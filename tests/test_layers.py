@@ -112,3 +112,44 @@ def test_log_variance_clamp_keeps_everything_finite() -> None:
     assert torch.isfinite(layer.kl())
     assert torch.isfinite(layer(torch.ones(3, 2))).all()
     assert math.isfinite(float(layer.weight_sigma.detach().max()))
+
+
+def test_training_gradients_equal_autograd_of_the_formula() -> None:
+    """The hand-written backward pass of local reparameterisation equals autograd's."""
+    layer = _randomised_layer(prior_sigma=0.8, seed=4)
+    with torch.no_grad():
+        layer.weight_log_var[0, 0] = 40.0  # clamp active: zero gradient, like torch.clamp
+    x = torch.randn(9, 7, dtype=torch.float64, requires_grad=True)
+    layer.train()
+    torch.manual_seed(11)
+    out = layer(x)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    fast = [x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+
+    torch.manual_seed(11)
+    x.grad = None
+    layer.zero_grad()
+    mean = x @ layer.weight_mu.T + layer.bias_mu
+    var = (x * x) @ layer.weight_var.T + layer.bias_var
+    reference = mean + var.sqrt() * torch.randn_like(mean)
+    torch.testing.assert_close(reference, out.detach())
+    (reference * weights).sum().backward()
+    slow = [x.grad] + [p.grad for p in layer.parameters()]
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert float(fast[2][0, 0]) == 0.0  # weight_log_var is the second parameter
+
+
+def test_training_forward_passes_gradcheck() -> None:
+    layer = _randomised_layer(seed=5)
+    layer.train()
+    x = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
+    params = (x, layer.weight_mu, layer.bias_mu, layer.weight_log_var, layer.bias_log_var)
+
+    def seeded(*inputs: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(0)
+        return layer(inputs[0])
+
+    assert torch.autograd.gradcheck(seeded, params, eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradgradcheck(seeded, params, eps=1e-6, atol=1e-5)

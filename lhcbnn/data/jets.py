@@ -490,7 +490,7 @@ def generate(
                 (process, chunk_index, n_chunk, seed, n_constituents, pthat_min, max_events)
             )
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     stats = GenerationStats(n_workers=n_workers)
     results = []

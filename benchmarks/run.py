@@ -1,0 +1,435 @@
+"""Benchmarks of lhcbnn: cost, quality against truth, and the peer libraries side by side.
+
+Usage::
+
+    python benchmarks/run.py                 # full run (about 10-15 minutes on 2 cores)
+    python benchmarks/run.py --quick         # smoke run (small sizes, under a minute)
+    python benchmarks/run.py --threads 1     # another thread count (default 2)
+    python benchmarks/run.py --readme        # also put the table into benchmarks/README.md
+
+Prints a table with the goals beside the figures and writes a JSON file (default
+``benchmarks/results.json``; with ``--quick`` a file in the temporary folder). Every key
+of :data:`KEYS` is written; a figure that cannot be measured (a peer library not
+installed, no notebooks yet, ``--quick`` skipping the book) is ``null`` and
+``reasons[key]`` says why. The peers are installed by ``benchmarks/requirements.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_convergence  # noqa: E402
+import bench_notebooks  # noqa: E402
+import bench_peers  # noqa: E402
+import bench_quality  # noqa: E402
+import bench_steps  # noqa: E402
+import torch  # noqa: E402
+
+import lhcbnn as lb  # noqa: E402
+
+KEYS = (
+    "vblinear_step_ratio",
+    "peer_step_ratio_bayesian_torch",
+    "peer_step_ratio_torchbnn",
+    "time_to_nll_ratio_bayesian_torch",
+    "sigma_stoch_rel_error",
+    "pull_std",
+    "sigma_pred_slope",
+    "book_seconds",
+    "chapter_seconds",
+    "grade_seconds_per_submission",
+)
+"""Keys every results file holds (a number, a mapping for ``chapter_seconds``, or null)."""
+
+NOT_INSTALLED = "{name} is not installed: pip install --no-deps -r benchmarks/requirements.txt"
+
+GOALS = {
+    "vblinear_step_ratio": "<= 2.0",
+    "vblinear_step_ratio_1_thread": "<= 2.0",
+    "peer_step_ratio_bayesian_torch": "(none: < 1 is faster per step)",
+    "peer_step_ratio_torchbnn": "(none: < 1 is faster per step)",
+    "time_to_nll_ratio_bayesian_torch": "< 1",
+    "sigma_stoch_rel_error": "<= 0.05",
+    "sigma_stoch_rel_error_max": "(reported)",
+    "pull_std": "1 +- 0.05",
+    "sigma_pred_slope": "-0.5 +- 0.1",
+    "book_seconds": "<= 600",
+    "chapter_seconds": "each <= 120",
+    "grade_seconds_per_submission": "<= 15",
+}
+
+
+def goal_met(key: str, value: object) -> bool | None:
+    """Whether ``value`` meets the goal of ``key`` (None: no goal or no value)."""
+    if value is None:
+        return None
+    checks = {
+        "vblinear_step_ratio": lambda v: v <= 2.0,
+        "vblinear_step_ratio_1_thread": lambda v: v <= 2.0,
+        "time_to_nll_ratio_bayesian_torch": lambda v: v < 1.0,
+        "sigma_stoch_rel_error": lambda v: v <= 0.05,
+        "pull_std": lambda v: abs(v - 1.0) <= 0.05,
+        "sigma_pred_slope": lambda v: abs(v + 0.5) <= 0.1,
+        "book_seconds": lambda v: v <= 600.0,
+        "chapter_seconds": lambda v: max(v.values()) <= 120.0,
+        "grade_seconds_per_submission": lambda v: v <= 15.0,
+    }
+    return checks[key](value) if key in checks else None
+
+
+def machine_info(threads: int, argv: list[str]) -> dict[str, object]:
+    """CPU model, cores, versions, threads, date, command and load of this run."""
+    cpu_model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=False,
+        ).stdout.strip()
+        if commit and dirty:
+            commit += " (with uncommitted changes)"
+    except OSError:
+        commit = ""
+    return {
+        "cpu_model": cpu_model,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "threads_requested": threads,
+        "device": str(lb.device()),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *argv]),
+        "git_commit": commit or None,
+        "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "peers": {name: bench_peers.peer_version(name) for name in bench_peers.PEERS},
+    }
+
+
+class Results:
+    """The figures, the reasons for missing ones, and the details behind them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {key: None for key in KEYS}
+        self.reasons: dict[str, str] = {}
+        self.details: dict[str, object] = {}
+        self.extra: dict[str, object] = {}
+        self.spread: dict[str, dict[str, float]] = {}
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = value
+        self.reasons.pop(key, None)
+
+    def missing(self, key: str, reason: str) -> None:
+        self.values[key] = None
+        self.reasons[key] = reason
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_steps(results: Results, quick: bool) -> None:
+    """``vblinear_step_ratio`` (headline network), the sweep, and the peer step ratios."""
+    peers = [name for name in bench_peers.PEERS if bench_peers.peer_version(name)]
+    rounds = 5 if quick else 31
+    round_seconds = 0.02 if quick else 0.1
+    networks = (bench_steps.HEADLINE,) if quick else bench_steps.SWEEP
+    by_network = {}
+    for network in networks:
+        _log(f"  step time: {network.describe()}")
+        with_peers = peers if network == bench_steps.HEADLINE else []
+        by_network[network.name] = bench_steps.measure_network(
+            network, rounds, with_peers, round_seconds
+        )
+    headline = by_network[bench_steps.HEADLINE.name]
+    results.details["steps"] = {
+        "headline_network": bench_steps.HEADLINE.describe(),
+        "step": "forward, heteroskedastic Gaussian NLL, KL (Bayesian), backward, Adam step",
+        "by_network": by_network,
+    }
+    results.set("vblinear_step_ratio", headline["ratios"]["ours/linear"]["median"])
+    results.spread["vblinear_step_ratio"] = headline["ratios"]["ours/linear"]
+    results.extra["vblinear_step_ratio_by_network"] = {
+        name: entry["ratios"]["ours/linear"]["median"] for name, entry in by_network.items()
+    }
+    threads = torch.get_num_threads()
+    if threads != 1:
+        # A second method: one thread, where no OpenMP team waits for a core another
+        # process holds (on a shared machine that wait dominates the two-thread spread).
+        torch.set_num_threads(1)
+        _log(f"  step time, 1 thread: {bench_steps.HEADLINE.describe()}")
+        one_thread = bench_steps.measure_network(bench_steps.HEADLINE, rounds, (), round_seconds)
+        torch.set_num_threads(threads)
+        results.details["steps"]["headline_1_thread"] = one_thread
+        results.extra["vblinear_step_ratio_1_thread"] = one_thread["ratios"]["ours/linear"][
+            "median"
+        ]
+        results.spread["vblinear_step_ratio_1_thread"] = one_thread["ratios"]["ours/linear"]
+    for name, key in (
+        ("bayesian-torch", "peer_step_ratio_bayesian_torch"),
+        ("torchbnn", "peer_step_ratio_torchbnn"),
+    ):
+        if name in peers:
+            results.set(key, headline["ratios"][f"ours/{name}"]["median"])
+            results.spread[key] = headline["ratios"][f"ours/{name}"]
+        else:
+            results.missing(key, NOT_INSTALLED.format(name=name))
+
+
+def run_convergence(results: Results, quick: bool) -> None:
+    """``time_to_nll_ratio_bayesian_torch``: ratio of the median wall times over seeds."""
+    key = "time_to_nll_ratio_bayesian_torch"
+    if not bench_peers.peer_version("bayesian-torch"):
+        results.missing(key, NOT_INSTALLED.format(name="bayesian-torch"))
+        return
+    if quick:
+        setup = bench_convergence.ConvergenceSetup(
+            n_train=5_000, n_val=2_000, eval_every=20, n_draws=5, margin=0.5, max_seconds=15.0
+        )
+        seeds: tuple[int, ...] = (0,)
+    else:
+        setup = bench_convergence.ConvergenceSetup(margin=0.02, max_seconds=90.0)
+        seeds = (0, 1, 2)
+    comparison = bench_convergence.compare(setup, seeds)
+    results.details["time_to_nll"] = comparison
+    summary = {}
+    for library in ("ours", "bayesian-torch"):
+        runs = [run for run in comparison["runs"] if run["library"] == library]
+        summary[library] = {
+            "median_seconds": statistics.median(run["seconds"] for run in runs),
+            "median_steps": statistics.median(run["steps"] for run in runs),
+            "reached": sum(run["reached"] for run in runs),
+            "runs": len(runs),
+        }
+    results.details["time_to_nll"]["summary"] = summary
+    ours, theirs = summary["ours"], summary["bayesian-torch"]
+    if ours["reached"] < ours["runs"] / 2:
+        results.missing(key, f"our network reached the target NLL in only {ours['reached']} runs")
+        return
+    ratio = ours["median_seconds"] / theirs["median_seconds"]
+    results.set(key, ratio)
+    results.extra["time_to_nll_steps_ratio_bayesian_torch"] = (
+        ours["median_steps"] / theirs["median_steps"]
+    )
+    if theirs["reached"] < theirs["runs"]:
+        results.details["time_to_nll"]["note"] = (
+            "bayesian-torch did not reach the target in every run; its time is counted as the "
+            "time limit, so the ratio is an upper bound"
+        )
+
+
+def run_quality(results: Results, quick: bool) -> None:
+    """``sigma_stoch_rel_error`` (and its max), ``pull_std``, ``sigma_pred_slope``."""
+    if quick:
+        setup = bench_quality.QualitySetup(
+            n_train=4_000,
+            n_train_sweep=(1_000, 2_000, 4_000),
+            n_epochs=15,
+            n_samples=20,
+            n_grid=51,
+            n_heldout=2_000,
+        )
+    else:
+        setup = bench_quality.QualitySetup()
+    quality = bench_quality.measure(setup)
+    results.details["quality"] = quality
+    results.set("sigma_stoch_rel_error", quality["sigma_stoch_rel_error"]["mean"])
+    results.extra["sigma_stoch_rel_error_max"] = quality["sigma_stoch_rel_error"]["max"]
+    results.set("pull_std", quality["pulls"]["std"])
+    results.set("sigma_pred_slope", quality["sigma_pred_slope"])
+
+
+def run_book(results: Results, quick: bool, threads: int) -> None:
+    """``book_seconds`` and ``chapter_seconds`` from executing copies of the chapters."""
+    if quick:
+        reason = "--quick does not execute the book (it takes minutes); run without --quick"
+        results.missing("book_seconds", reason)
+        results.missing("chapter_seconds", reason)
+        return
+    total, chapters, details = bench_notebooks.execute_book(threads)
+    results.details["book"] = details
+    if total is None:
+        results.missing("book_seconds", str(details["reason"]))
+        results.missing("chapter_seconds", str(details["reason"]))
+        return
+    results.set("book_seconds", total)
+    results.set("chapter_seconds", chapters)
+    if details["failures"]:
+        results.details["book"]["note"] = "some chapters failed; their time is up to the failure"
+
+
+def run_grading(results: Results) -> None:
+    """``grade_seconds_per_submission``: one student, one solution notebook, whole command."""
+    seconds, details = bench_notebooks.grade_one_submission()
+    results.details["grading"] = details
+    if seconds is None:
+        results.missing("grade_seconds_per_submission", str(details["reason"]))
+    else:
+        results.set("grade_seconds_per_submission", seconds)
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return ", ".join(f"{name} {seconds:.0f}" for name, seconds in value.items())
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def table(results: Results, quick: bool = False) -> str:
+    """Markdown table: figure, value, goal, met (not judged for a quick run)."""
+    rows = ["| figure | value | goal | met |", "| --- | --- | --- | --- |"]
+    ordered = list(KEYS)
+    ordered.insert(ordered.index("pull_std"), "sigma_stoch_rel_error_max")
+    if "vblinear_step_ratio_1_thread" in results.extra:
+        ordered.insert(1, "vblinear_step_ratio_1_thread")
+    for key in ordered:
+        value = results.extra.get(key) if key not in results.values else results.values[key]
+        met = goal_met(key, value)
+        mark = {True: "yes", False: "**no**", None: ""}[met]
+        if quick and met is not None:
+            mark = "(quick run: not judged)"
+        shown = _format(value)
+        if key in results.spread:
+            spread = results.spread[key]
+            shown += f" (quartiles {spread['q1']:.2f}-{spread['q3']:.2f})"
+        if value is None and key in results.reasons:
+            shown = f"null ({results.reasons[key]})"
+        rows.append(f"| `{key}` | {shown} | {GOALS[key]} | {mark} |")
+    return "\n".join(rows)
+
+
+def update_readme(text: str, readme: Path) -> None:
+    """Replace the part of ``readme`` between the results markers with ``text``."""
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ValueError(f"{readme} has no {start} ... {end} markers")
+    before = content.split(start)[0]
+    after = content.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
+
+
+def _check_finite(results: Results) -> None:
+    for key in KEYS:
+        value = results.values[key]
+        numbers = value.values() if isinstance(value, dict) else [value]
+        if value is not None and not all(math.isfinite(float(v)) for v in numbers):
+            raise FloatingPointError(f"{key} is not finite: {value!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; returns the exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, < 1 min")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--out", type=Path, default=None, help="results JSON file")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--skip-book", action="store_true", help="do not execute the book")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    out = args.out
+    if out is None:
+        out = (
+            Path(tempfile.gettempdir()) / "lhcbnn-benchmarks-quick.json"
+            if args.quick
+            else HERE / "results.json"
+        )
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    raw_argv = sys.argv if argv is None else ["benchmarks/run.py", *argv]
+    machine = machine_info(args.threads, raw_argv)
+    _log(
+        f"lhcbnn benchmarks ({'quick' if args.quick else 'full'}): torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {machine['cpu_model']} x {machine['cores']} cores, "
+        f"load {machine['load_average_start']}"
+    )
+    results = Results()
+    _log("step time (VBLinear vs nn.Linear and the peers)")
+    run_steps(results, args.quick)
+    _log("time to a held-out NLL (ours vs bayesian-torch)")
+    run_convergence(results, args.quick)
+    _log("quality against truth on the regression toy")
+    run_quality(results, args.quick)
+    if args.skip_book:
+        for key in ("book_seconds", "chapter_seconds"):
+            results.missing(key, "--skip-book")
+    else:
+        _log("executing the book")
+        run_book(results, args.quick, args.threads)
+    _log("grading one submission")
+    run_grading(results)
+    _check_finite(results)
+    machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    machine["total_seconds"] = time.perf_counter() - started
+    document = {
+        "mode": "quick" if args.quick else "full",
+        **results.values,
+        **results.extra,
+        "goals": GOALS,
+        "goals_met": {
+            key: goal_met(key, results.values.get(key, results.extra.get(key))) for key in GOALS
+        },
+        "reasons": results.reasons,
+        "spread": results.spread,
+        "machine": machine,
+        "details": results.details,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    text = table(results, args.quick)
+    print()
+    print(text)
+    print(
+        f"\nthreads {torch.get_num_threads()}, {machine['total_seconds']:.0f} s, "
+        f"load {machine['load_average_start']} -> {machine['load_average_end']}; "
+        f"results written to {out}"
+    )
+    if args.readme:
+        summary = (
+            f"{text}\n\nMachine: {machine['cpu_model']}, {machine['cores']} cores, torch "
+            f"{machine['torch']}, {machine['torch_threads']} threads, {machine['date']}, "
+            f"load average {machine['load_average_start']} at the start and "
+            f"{machine['load_average_end']} at the end. Command: `{machine['command']}`."
+        )
+        update_readme(summary, HERE / "README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
