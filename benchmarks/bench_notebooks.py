@@ -1,16 +1,14 @@
 """Wall time to execute the book's chapters and to grade one exercise submission.
 
 Neither touches a committed file: the book folder is copied to a temporary folder and
-the copies are executed there (with ``lhcbnn.book.execute_notebook`` when that tool
-exists, else nbclient directly); the grader works on a temporary ``SUBMISSIONS`` folder
-holding one student with a copy of a solution notebook. Each figure is None with a reason
-when the notebooks, the tool or the grader are not there.
+the copies are executed there with ``lhcbnn.book.execute_notebook``; the grader works on
+a temporary ``SUBMISSIONS`` folder holding one student with a copy of a solution notebook.
+Each figure is None with a reason when the notebooks or the grader are not there.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import sys
@@ -18,36 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from lhcbnn.book import chapter_notebooks, execute_notebook
+
 REPO = Path(__file__).resolve().parent.parent
 """The repository root (benchmarks/ lives in it)."""
 
 PREFERRED_EXERCISE = "ex04"
 """The exercise whose solution is graded, when it exists; otherwise the first one."""
-
-
-def _execute_with_nbclient(path: Path, timeout: int, threads: int) -> tuple[float, bool, str]:
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(path, as_version=4)
-    environment = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    backup = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    start = time.perf_counter()
-    try:
-        NotebookClient(
-            notebook, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}
-        ).execute()
-    except Exception as error:  # noqa: BLE001 - any failure is reported, not raised
-        lines = str(error).strip().splitlines()
-        return time.perf_counter() - start, False, lines[-1] if lines else type(error).__name__
-    finally:
-        for name, value in backup.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return time.perf_counter() - start, True, ""
 
 
 def execute_book(
@@ -63,18 +38,11 @@ def execute_book(
     The details hold the tool used, failures and, when nothing ran, the reason.
     """
     book = REPO / "book"
-    notebooks = sorted(book.glob("[0-9][0-9]_*.ipynb")) if book.is_dir() else []
+    notebooks = chapter_notebooks(book) if book.is_dir() else []
     if not notebooks:
         return None, None, {"reason": "no chapter notebooks book/NN_*.ipynb at run time"}
     if only is not None:
         notebooks = notebooks[:only]
-    try:
-        from lhcbnn.book import execute_notebook
-
-        tool = "lhcbnn.book.execute_notebook"
-    except ImportError:
-        execute_notebook = None
-        tool = "nbclient"
     seconds: dict[str, float] = {}
     failures: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lhcbnn-bench-book-") as scratch:
@@ -82,15 +50,15 @@ def execute_book(
         shutil.copytree(book, copy, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
         for notebook in notebooks:
             target = copy / notebook.name
-            if execute_notebook is not None:
-                result = execute_notebook(target, timeout=timeout, threads=threads)
-                elapsed, ok, error = result.seconds, result.ok, result.error
-            else:
-                elapsed, ok, error = _execute_with_nbclient(target, timeout, threads)
-            seconds[notebook.stem] = elapsed
-            if not ok:
-                failures[notebook.stem] = error
-    details: dict[str, object] = {"tool": tool, "threads": threads, "failures": failures}
+            result = execute_notebook(target, timeout=timeout, threads=threads)
+            seconds[notebook.stem] = result.seconds
+            if not result.ok:
+                failures[notebook.stem] = result.error
+    details: dict[str, object] = {
+        "tool": "lhcbnn.book.execute_notebook",
+        "threads": threads,
+        "failures": failures,
+    }
     if only is not None:
         details["only_first"] = only
     return sum(seconds.values()), seconds, details

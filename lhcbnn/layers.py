@@ -256,11 +256,8 @@ class VBLinear(BayesianModule):
             - \frac12 - \log\frac{\sigma_{ij}}{\sigma_p}\Big] + (\text{same for } b)
         """
         # The closed form of losses.kl_gaussian written with the log variances (no sqrt and
-        # log of the widths, no input checks: it runs at every training step), and the prior
-        # width as kl_gaussian sees it (a Python float becomes a tensor of the default dtype
-        # there), so that both give the same KL.
-        prior_sigma = torch.tensor(self.prior_sigma, dtype=torch.get_default_dtype()).item()
-        prior_var = prior_sigma**2
+        # log of the widths, no input checks: it runs at every training step).
+        prior_var = self.prior_sigma**2
         weight_log_var = self.weight_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
         bias_log_var = self.bias_log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
         scaled = (

@@ -72,11 +72,14 @@ def kl_gaussian(
     Raises:
         ValueError: a width is zero, negative or not finite.
     """
-    tensors = [torch.as_tensor(v) for v in (mu_q, sigma_q, mu_p, sigma_p)]
-    dtype = torch.promote_types(torch.get_default_dtype(), tensors[0].dtype)
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    mu_q, sigma_q, mu_p, sigma_p = (t.to(dtype) for t in tensors)
+    values = (mu_q, sigma_q, mu_p, sigma_p)
+    # The dtype comes from the tensor arguments; Python numbers are converted at that dtype,
+    # so a float64 KL sees the prior width 0.3 itself, not its float32 rounding.
+    dtype = torch.get_default_dtype()
+    for value in values:
+        if isinstance(value, Tensor) and value.is_floating_point():
+            dtype = torch.promote_types(dtype, value.dtype)
+    mu_q, sigma_q, mu_p, sigma_p = (torch.as_tensor(value, dtype=dtype) for value in values)
     _check_positive("sigma_q", sigma_q)
     _check_positive("sigma_p", sigma_p)
     _check_finite("mu_q", mu_q)

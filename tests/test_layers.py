@@ -24,7 +24,9 @@ def _randomised_layer(prior_sigma: float = 1.0, seed: int = 0) -> lb.VBLinear:
 @pytest.mark.parametrize("prior_sigma", [1.0, 0.3, 2.5])
 def test_layer_kl_equals_torch_distributions(prior_sigma: float) -> None:
     layer = _randomised_layer(prior_sigma)
-    prior = Normal(torch.zeros((), dtype=torch.float64), torch.tensor(prior_sigma).double())
+    prior = Normal(
+        torch.zeros((), dtype=torch.float64), torch.tensor(prior_sigma, dtype=torch.float64)
+    )
     expected = (
         torch_kl(Normal(layer.weight_mu, layer.weight_log_var.mul(0.5).exp()), prior).sum()
         + torch_kl(Normal(layer.bias_mu, layer.bias_log_var.mul(0.5).exp()), prior).sum()

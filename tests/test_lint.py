@@ -3,7 +3,6 @@
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -34,7 +33,3 @@ def test_ruff_format() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_python_version() -> None:
-    assert sys.version_info >= (3, 11)

@@ -117,6 +117,18 @@ def _start_child(config: dict) -> int:
     os._exit(127)
 
 
+def _kill_child(pid: int) -> None:
+    """SIGKILL the child's process group and the child itself (either may be gone)."""
+    for target in (
+        lambda: os.killpg(pid, signal.SIGKILL),
+        lambda: os.kill(pid, signal.SIGKILL),
+    ):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _wait(pid: int, timeout: float) -> tuple[int | None, object, bool]:
     """Wait for ``pid`` at most ``timeout`` seconds: (status, rusage, timed_out)."""
     fd = os.pidfd_open(pid)
@@ -126,14 +138,7 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, object, bool]:
         os.close(fd)
     timed_out = not ready
     if timed_out:
-        for target in (
-            lambda: os.killpg(pid, signal.SIGKILL),
-            lambda: os.kill(pid, signal.SIGKILL),
-        ):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        _kill_child(pid)
     _, status, usage = os.wait4(pid, 0)
     return status, usage, timed_out
 
@@ -160,14 +165,7 @@ def main() -> None:
         status, usage, timed_out = _wait(pid, float(config["timeout"]))
     except _GraderGone:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for target in (
-            lambda: os.killpg(pid, signal.SIGKILL),
-            lambda: os.kill(pid, signal.SIGKILL),
-        ):
-            try:
-                target()
-            except (ProcessLookupError, PermissionError):
-                pass
+        _kill_child(pid)
         _kill_descendants()
         if config.get("cleanup"):  # nobody else will remove the run's folder now
             shutil.rmtree(config["cleanup"], ignore_errors=True)
