@@ -1,0 +1,209 @@
+r"""Precision amplitudes (chapter 6): a Bayesian network learns the exact gg -> ggg |M|^2.
+
+The protocol is the chapter's (``book/06_amplitudes.ipynb``), step for step:
+
+1. ``PROTOCOL.n_train`` training and ``n_test`` test points of
+   :func:`lhcbnn.data.amplitudes.phase_space` with the exact
+   :func:`~lhcbnn.data.amplitudes.squared_me`, inputs standardised :math:`\log|s_{ij}|`,
+   target standardised :math:`\log A` (:func:`lhcbnn.precision.amplitude_data`);
+2. a heteroskedastic ``BayesianMLP`` (``hidden``, SiLU) trained for ``epochs`` epochs with a
+   cosine learning rate (the base network);
+3. two continuations of the base network for ``boost_epochs`` more epochs each: unweighted,
+   and weighted by the base network's pulls on the training points
+   (:func:`lhcbnn.precision.boost_weights`, :func:`~lhcbnn.precision.train_weighted`), so that
+   boosting is compared with the same number of extra steps;
+4. a fresh network trained as in 2 on a copy of the training labels with 1% relative noise,
+   whose learned :math:`\sigma_\mathrm{stoch}` is compared with the clean network's.
+
+Figures (test points unless named otherwise): the fraction with :math:`|\Delta| < 1\%`, the
+fraction beyond 10%, the 99th percentile of :math:`|\Delta|`, all with
+:math:`\Delta = (A_\mathrm{pred} - A_\mathrm{true})/A_\mathrm{true}` on :math:`A` itself; the
+width of the weight-dependent pulls; and the noise recovered from the learned widths.
+
+``python benchmarks/bench_amplitudes.py --seeds 0 1 2 3 4`` runs the protocol for several seeds
+and prints the mean and the seed-to-seed standard deviation of every figure (the spreads behind
+the chapter's check bands, recorded in ``benchmarks/amplitudes_spread.json``);
+``measure(quick=False)`` is the entry point of ``benchmarks/run.py``: the chapter's protocol
+(quick) or a longer one on more points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lhcbnn as lb
+from lhcbnn import precision
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Sizes and training settings (the chapter uses the defaults)."""
+
+    n_train: int = 30_000
+    n_test: int = 10_000
+    hidden: tuple[int, ...] = (128, 128, 128)
+    batch_size: int = 256
+    epochs: int = 25
+    lr: float = 3e-3
+    boost_epochs: int = 8
+    boost_lr: float = 1e-3
+    w_max: float = 10.0
+    noise: float = 0.01
+    n_samples: int = 20
+
+
+PROTOCOL = Protocol()
+LONG = replace(PROTOCOL, n_train=100_000, epochs=40)
+
+GOALS = {
+    "amplitude_within_1pct": ">= 0.90 (anchor: deterministic 3x128 MLP, 100k points, 60 s: 0.87)",
+    "amplitude_p99": "(reported) 99th percentile of |Delta|",
+    "amplitude_within_1pct_boosted": ">= 0.90",
+    "amplitude_p99_boosted": "< amplitude_p99_continued (boosting shrinks the tail)",
+    "amplitude_beyond_10pct_boosted": "<= amplitude_beyond_10pct_continued",
+    "amplitude_draw_pull_width": "1 +- 0.1",
+}
+
+
+def bnn(seed: int, protocol: Protocol = PROTOCOL) -> lb.BayesianMLP:
+    """A fresh heteroskedastic BNN of the protocol, initialised from ``seed``."""
+    torch.manual_seed(seed)
+    return lb.BayesianMLP(9, 1, hidden=protocol.hidden, heteroskedastic=True, activation="silu")
+
+
+def fit(model, x, y, epochs, lr, seed, protocol, weights=None):  # noqa: ANN001, ANN201
+    """Train with the protocol's batch size and a cosine learning rate; returns seconds."""
+    kwargs = dict(
+        n_epochs=epochs,
+        batch_size=protocol.batch_size,
+        lr=lr,
+        lr_schedule="cosine",
+        seed=seed,
+        progress=False,
+    )
+    start = time.perf_counter()
+    if weights is None:
+        lb.train(model, x, y, **kwargs)
+    else:
+        precision.train_weighted(model, x, y, weights, **kwargs)
+    return time.perf_counter() - start
+
+
+def scores(model, data, protocol, prefix):  # noqa: ANN001, ANN201
+    """Test figures of one network, keys prefixed."""
+    pred = precision.to_amplitude(
+        lb.predict(model, data.x_test, n_samples=protocol.n_samples), data.preprocessing
+    )
+    summary = precision.precision_summary(precision.relative_deviation(pred.amplitude, data.a_test))
+    return {f"{prefix}{key}": value for key, value in summary.items()}, pred
+
+
+def run(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
+    """All figures of the protocol for one seed (data, initialisation and training)."""
+    data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
+    out: dict[str, float] = {}
+    model = bnn(seed, protocol)
+    out["seconds_base"] = fit(
+        model, data.x_train, data.y_train, protocol.epochs, protocol.lr, seed, protocol
+    )
+    test, pred = scores(model, data, protocol, "")
+    out.update(test)
+    train_pred = precision.to_amplitude(
+        lb.predict(model, data.x_train, n_samples=protocol.n_samples), data.preprocessing
+    )
+    out.update(
+        {
+            f"train_{k}": v
+            for k, v in precision.precision_summary(
+                precision.relative_deviation(train_pred.amplitude, data.a_train)
+            ).items()
+        }
+    )
+    draws = precision.draw_pulls(model, data.x_test, data.a_test, data.preprocessing, 10)
+    out["draw_pull_width"] = float(np.std(draws))
+    out["draw_pull_width_train"] = float(
+        np.std(precision.draw_pulls(model, data.x_train, data.a_train, data.preprocessing, 10))
+    )
+    out["mean_pull_width"] = float(np.std(pred.pulls(data.a_test)))
+    out["sigma_stoch_rel_median"] = float(np.median(pred.sigma_stoch / pred.amplitude))
+    out["sigma_pred_rel_median"] = float(np.median(pred.sigma_pred / pred.amplitude))
+
+    weights = precision.boost_weights(train_pred.pulls(data.a_train), protocol.w_max)
+    for name, w in (("continued_", None), ("boosted_", weights)):
+        copy_ = copy.deepcopy(model)
+        out[f"seconds_{name}"] = fit(
+            copy_, data.x_train, data.y_train, protocol.boost_epochs, protocol.boost_lr,
+            seed + 1, protocol, weights=w,
+        )
+        out.update(scores(copy_, data, protocol, name)[0])
+
+    rng = np.random.default_rng(seed + 20_000)
+    noisy_a = data.a_train * (1.0 + protocol.noise * rng.standard_normal(data.a_train.shape))
+    noisy = bnn(seed, protocol)
+    out["seconds_noisy"] = fit(
+        noisy, data.x_train, data.preprocessing.target(noisy_a), protocol.epochs, protocol.lr,
+        seed, protocol,
+    )
+    noisy_pred = scores(noisy, data, protocol, "noisy_")[1]
+    rel_noisy = noisy_pred.sigma_stoch / noisy_pred.amplitude
+    rel_clean = pred.sigma_stoch / pred.amplitude
+    out["noisy_sigma_stoch_rel_median"] = float(np.median(rel_noisy))
+    out["noise_recovered"] = float(np.sqrt(max(np.median(rel_noisy**2 - rel_clean**2), 0.0)))
+    out["noisy_sigma_pred_rel_median"] = float(np.median(noisy_pred.sigma_pred / noisy_pred.amplitude))
+    return out
+
+
+def measure(quick: bool = False) -> dict[str, float]:
+    """The benchmark figures: the chapter's protocol (``quick``) or the longer one."""
+    protocol = PROTOCOL if quick else LONG
+    result = run(0, protocol)
+    return {
+        "amplitude_within_1pct": result["within_1%"],
+        "amplitude_p99": result["p99"],
+        "amplitude_beyond_10pct": result["beyond_10%"],
+        "amplitude_within_1pct_continued": result["continued_within_1%"],
+        "amplitude_p99_continued": result["continued_p99"],
+        "amplitude_beyond_10pct_continued": result["continued_beyond_10%"],
+        "amplitude_within_1pct_boosted": result["boosted_within_1%"],
+        "amplitude_p99_boosted": result["boosted_p99"],
+        "amplitude_beyond_10pct_boosted": result["boosted_beyond_10%"],
+        "amplitude_draw_pull_width": result["draw_pull_width"],
+        "amplitude_n_train": protocol.n_train,
+        "amplitude_train_seconds": result["seconds_base"] + result["seconds_boosted_"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--long", action="store_true", help="the longer protocol")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    args = parser.parse_args()
+    protocol = LONG if args.long else PROTOCOL
+    rows = []
+    for seed in args.seeds:
+        rows.append(run(seed, protocol))
+        print(f"seed {seed}: " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}), flush=True)
+    summary = {
+        "protocol": asdict(protocol),
+        "seeds": args.seeds,
+        "per_seed": rows,
+        "mean": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
+        "std": {k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in rows[0]},
+    }
+    for key in rows[0]:
+        print(f"{key:34s} mean {summary['mean'][key]:.5g}  seed std {summary['std'][key]:.3g}")
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
