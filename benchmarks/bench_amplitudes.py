@@ -47,13 +47,13 @@ from lhcbnn import precision
 class Protocol:
     """Sizes and training settings (the chapter uses the defaults)."""
 
-    n_train: int = 30_000
-    n_test: int = 10_000
+    n_train: int = 20_000
+    n_test: int = 8_000
     hidden: tuple[int, ...] = (128, 128, 128)
     batch_size: int = 256
-    epochs: int = 25
+    epochs: int = 20
     lr: float = 3e-3
-    boost_epochs: int = 8
+    boost_epochs: int = 6
     boost_lr: float = 1e-3
     w_max: float = 10.0
     noise: float = 0.01
@@ -61,7 +61,7 @@ class Protocol:
 
 
 PROTOCOL = Protocol()
-LONG = replace(PROTOCOL, n_train=100_000, epochs=40)
+LONG = replace(PROTOCOL, n_train=100_000, n_test=20_000, epochs=30, boost_epochs=8)
 
 GOALS = {
     "amplitude_within_1pct": ">= 0.90 (anchor: deterministic 3x128 MLP, 100k points, 60 s: 0.87)",
@@ -106,8 +106,9 @@ def scores(model, data, protocol, prefix):  # noqa: ANN001, ANN201
     return {f"{prefix}{key}": value for key, value in summary.items()}, pred
 
 
-def run(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
-    """All figures of the protocol for one seed (data, initialisation and training)."""
+def run(seed: int, protocol: Protocol = PROTOCOL, with_noise: bool = True) -> dict[str, float]:
+    """All figures of the protocol for one seed (data, initialisation and training); the
+    label-noise network only ``with_noise``."""
     data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
     out: dict[str, float] = {}
     model = bnn(seed, protocol)
@@ -140,31 +141,92 @@ def run(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
     for name, w in (("continued_", None), ("boosted_", weights)):
         copy_ = copy.deepcopy(model)
         out[f"seconds_{name}"] = fit(
-            copy_, data.x_train, data.y_train, protocol.boost_epochs, protocol.boost_lr,
-            seed + 1, protocol, weights=w,
+            copy_,
+            data.x_train,
+            data.y_train,
+            protocol.boost_epochs,
+            protocol.boost_lr,
+            seed + 1,
+            protocol,
+            weights=w,
         )
         out.update(scores(copy_, data, protocol, name)[0])
+
+    out["p99_ratio"] = out["boosted_p99"] / out["continued_p99"]
+    out["beyond_10%_diff"] = out["boosted_beyond_10%"] - out["continued_beyond_10%"]
+    out["within_1%_diff"] = out["boosted_within_1%"] - out["continued_within_1%"]
+    out["train_test_within_1%"] = out["train_within_1%"] / out["within_1%"] - 1
+    out["sigma_ratio"] = out["sigma_pred_rel_median"] / out["sigma_stoch_rel_median"]
+    s_hat = 500.0**2
+    log_delta = np.log(s_hat * pred.amplitude) / np.log(s_hat * data.a_test) - 1
+    delta = precision.relative_deviation(pred.amplitude, data.a_test)
+    out["log_ratio"] = float(np.median(np.abs(delta)) / np.median(np.abs(log_delta)))
+    if not with_noise:
+        return out
 
     rng = np.random.default_rng(seed + 20_000)
     noisy_a = data.a_train * (1.0 + protocol.noise * rng.standard_normal(data.a_train.shape))
     noisy = bnn(seed, protocol)
     out["seconds_noisy"] = fit(
-        noisy, data.x_train, data.preprocessing.target(noisy_a), protocol.epochs, protocol.lr,
-        seed, protocol,
+        noisy,
+        data.x_train,
+        data.preprocessing.target(noisy_a),
+        protocol.epochs,
+        protocol.lr,
+        seed,
+        protocol,
     )
     noisy_pred = scores(noisy, data, protocol, "noisy_")[1]
     rel_noisy = noisy_pred.sigma_stoch / noisy_pred.amplitude
     rel_clean = pred.sigma_stoch / pred.amplitude
     out["noisy_sigma_stoch_rel_median"] = float(np.median(rel_noisy))
     out["noise_recovered"] = float(np.sqrt(max(np.median(rel_noisy**2 - rel_clean**2), 0.0)))
-    out["noisy_sigma_pred_rel_median"] = float(np.median(noisy_pred.sigma_pred / noisy_pred.amplitude))
+    out["noisy_sigma_pred_rel_median"] = float(
+        np.median(noisy_pred.sigma_pred / noisy_pred.amplitude)
+    )
+    out["noise_rel_error"] = out["noise_recovered"] / protocol.noise - 1
+    out.update(noise_from_draws(noisy, noisy_pred, data, protocol))
     return out
+
+
+def noise_from_draws(noisy, noisy_pred, data, protocol):  # noqa: ANN001, ANN201
+    r"""The injected noise read off the noisy network alone: per test point,
+    :math:`\epsilon^2 = (\sigma_\mathrm{stoch}/A)^2 - \langle\Delta_\theta^2\rangle_\theta`,
+    the learned width minus the network's own error against the exact amplitude; the median
+    over the test points."""
+    draws = precision.draw_deviations(noisy, data.x_test, data.a_test, data.preprocessing, 10)
+    rel = noisy_pred.sigma_stoch / noisy_pred.amplitude
+    noise2 = np.median(rel**2 - np.mean(draws**2, axis=0))
+    recovered = float(np.sqrt(max(noise2, 0.0)))
+    return {
+        "noise_from_draws": recovered,
+        "noise_from_draws_rel_error": recovered / protocol.noise - 1,
+    }
+
+
+def run_noise(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
+    """Only the label-noise network of :func:`run` and its :func:`noise_from_draws`."""
+    data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
+    rng = np.random.default_rng(seed + 20_000)
+    noisy_a = data.a_train * (1.0 + protocol.noise * rng.standard_normal(data.a_train.shape))
+    noisy = bnn(seed, protocol)
+    fit(
+        noisy,
+        data.x_train,
+        data.preprocessing.target(noisy_a),
+        protocol.epochs,
+        protocol.lr,
+        seed,
+        protocol,
+    )
+    noisy_pred = scores(noisy, data, protocol, "noisy_")[1]
+    return noise_from_draws(noisy, noisy_pred, data, protocol)
 
 
 def measure(quick: bool = False) -> dict[str, float]:
     """The benchmark figures: the chapter's protocol (``quick``) or the longer one."""
     protocol = PROTOCOL if quick else LONG
-    result = run(0, protocol)
+    result = run(0, protocol, with_noise=quick)
     return {
         "amplitude_within_1pct": result["within_1%"],
         "amplitude_p99": result["p99"],
@@ -181,24 +243,55 @@ def measure(quick: bool = False) -> dict[str, float]:
     }
 
 
+def summarise(protocol: dict, seeds: list[int], rows: list[dict[str, float]]) -> dict:
+    """Mean and seed-to-seed standard deviation (ddof=1) of every figure."""
+    keys = rows[0].keys()
+    return {
+        "protocol": protocol,
+        "seeds": seeds,
+        "per_seed": rows,
+        "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "std": {
+            k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in keys
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--long", action="store_true", help="the longer protocol")
+    parser.add_argument("--noise-only", action="store_true", help="only the label-noise network")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="instead of running, merge the JSON files of runs with single seeds",
+    )
     args = parser.parse_args()
-    protocol = LONG if args.long else PROTOCOL
-    rows = []
-    for seed in args.seeds:
-        rows.append(run(seed, protocol))
-        print(f"seed {seed}: " + json.dumps({k: round(v, 5) for k, v in rows[-1].items()}), flush=True)
-    summary = {
-        "protocol": asdict(protocol),
-        "seeds": args.seeds,
-        "per_seed": rows,
-        "mean": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
-        "std": {k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in rows[0]},
-    }
+    if args.merge:
+        # runs of the same seed (full and --noise-only) are united into one row
+        by_seed: dict[int, dict[str, float]] = {}
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        for part in parts:
+            for seed, row in zip(part["seeds"], part["per_seed"], strict=True):
+                by_seed.setdefault(seed, {}).update(row)
+        seeds = sorted(by_seed)
+        rows = [by_seed[seed] for seed in seeds]
+        summary = summarise(parts[0]["protocol"], seeds, rows)
+    else:
+        protocol = LONG if args.long else PROTOCOL
+        rows = []
+        for seed in args.seeds:
+            if args.noise_only:
+                rows.append(run_noise(seed, protocol))
+            else:
+                rows.append(run(seed, protocol, with_noise=not args.long))
+            shown = {k: round(v, 5) for k, v in rows[-1].items()}
+            print(f"seed {seed}: " + json.dumps(shown), flush=True)
+        summary = summarise(asdict(protocol), args.seeds, rows)
     for key in rows[0]:
         print(f"{key:34s} mean {summary['mean'][key]:.5g}  seed std {summary['std'][key]:.3g}")
     if args.out:

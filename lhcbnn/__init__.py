@@ -45,7 +45,7 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     # Subpackages loaded on first use, so `import lhcbnn` stays light.
-    if name in ("data", "grading", "plotting", "stats", "flows", "reweight"):
+    if name in ("data", "grading", "plotting", "precision", "stats", "flows", "reweight"):
         import importlib
 
         return importlib.import_module(f"lhcbnn.{name}")

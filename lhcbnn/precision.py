@@ -45,6 +45,7 @@ __all__ = [
     "AmplitudeData",
     "amplitude_data",
     "draw_pulls",
+    "draw_deviations",
 ]
 
 
@@ -62,11 +63,11 @@ def log_invariants(momenta: np.ndarray) -> np.ndarray:
     for 2 -> 3 (the pair of the two beams, :math:`s_{12} = s`, is the same for every point and
     is left out).
 
-    ``momenta`` is ``(n, m, 4)`` with the two incoming first, or the
-    :class:`~lhcbnn.data.amplitudes.PhaseSpacePoints` of :func:`~lhcbnn.data.amplitudes.phase_space`.
+    ``momenta`` is ``(n, m, 4)`` with the two incoming first, or the points returned by
+    :func:`~lhcbnn.data.amplitudes.phase_space`.
     The invariants :math:`s_{ij} = 2k_i\cdot k_j` are Lorentz invariant, and the tree amplitude
-    is a rational function of them with its poles at :math:`s_{ij}\to 0` (chapter 6, eq. 2): on
-    a logarithmic scale those poles become smooth, linear directions.
+    is a rational function of them with its poles at :math:`s_{ij}\to 0`; on a logarithmic
+    scale those poles become linear directions (chapter 6, eq. ch6-log).
     """
     s = invariants(momenta)
     upper = np.triu_indices(s.shape[1], 1)
@@ -136,8 +137,8 @@ class AmplitudePrediction:
 
     With the prediction :math:`\bar t \pm \sigma` in the standardised log space,
     :math:`A_\mathrm{pred} = \exp(\mu_A + \sigma_A \bar t)` and, to first order,
-    :math:`\sigma(A) = A_\mathrm{pred}\,\sigma_A\,\sigma` (chapter 6, eq. 5): a width in the
-    standardised log space is a *relative* width on :math:`A` times :math:`\sigma_A`.
+    :math:`\sigma(A) = A_\mathrm{pred}\,\sigma_A\,\sigma` (chapter 6, eq. ch6-sigmaA): a
+    width in the standardised log space is a *relative* width on :math:`A` times :math:`\sigma_A`.
     """
 
     amplitude: np.ndarray
@@ -159,7 +160,9 @@ class AmplitudePrediction:
         return (self.amplitude - a_true) / self.sigma_tot
 
 
-def to_amplitude(prediction: Prediction, preprocessing: AmplitudePreprocessing) -> AmplitudePrediction:
+def to_amplitude(
+    prediction: Prediction, preprocessing: AmplitudePreprocessing
+) -> AmplitudePrediction:
     """Turn a :class:`~lhcbnn.Prediction` of the standardised log amplitude into amplitudes
     with uncertainties on :math:`A` (see :class:`AmplitudePrediction`)."""
     if not isinstance(prediction, Prediction):
@@ -206,14 +209,16 @@ def precision_summary(delta: Any) -> dict[str, float]:
 
 
 def boost_weights(score: Any, w_max: float = 10.0) -> np.ndarray:
-    r"""Training weights from a per-point score (the pull, or :math:`|\Delta|/\sigma`), ``(n,)``.
+    r"""Training weights from a per-point score, usually the pull of each training point, ``(n,)``.
 
-    .. math:: w_j = \frac{\min(\max(|s_j|, 1), w_\mathrm{max})}
-                         {\langle \min(\max(|s|, 1), w_\mathrm{max})\rangle}
+    .. math:: w_j = \frac{\min(\max(|s_j|/s_\mathrm{rms}, 1), w_\mathrm{max})}
+                         {\langle \min(\max(|s|/s_\mathrm{rms}, 1), w_\mathrm{max})\rangle},
+              \qquad s_\mathrm{rms} = \sqrt{\langle s^2\rangle}
 
-    Points the network already describes within its error bar (:math:`|s_j| \le 1`) keep
-    weight one before normalisation; a point off by :math:`k` error bars counts :math:`k`
-    times, up to :math:`w_\mathrm{max}`. Normalised to mean one, so the NLL term keeps its size
+    (chapter 6, eq. ch6-weights). A point :math:`k` typical deviations out (in units of the
+    scores' root mean square, so a conservative error bar does not switch boosting off) counts
+    :math:`k` times, up to :math:`w_\mathrm{max}`; points within one typical deviation keep
+    weight one before normalisation. Normalised to mean one, so the NLL term keeps its size
     against the KL of the ELBO (arXiv:2206.14831 duplicates such points instead).
     """
     s = np.abs(_numpy(score, "score").reshape(-1))
@@ -221,13 +226,14 @@ def boost_weights(score: Any, w_max: float = 10.0) -> np.ndarray:
         raise ValueError("score is empty")
     if not (np.isfinite(w_max) and w_max >= 1):
         raise ValueError(f"w_max must be a finite number >= 1, got {w_max}")
-    weights = np.clip(s, 1.0, w_max)
+    rms = np.sqrt(np.mean(s**2))
+    if rms == 0:
+        return np.ones_like(s)
+    weights = np.clip(s / rms, 1.0, w_max)
     return weights / weights.mean()
 
 
-def train_weighted(
-    model: nn.Module, x: Any, y: Any, weights: Any, **kwargs: Any
-) -> History:
+def train_weighted(model: nn.Module, x: Any, y: Any, weights: Any, **kwargs: Any) -> History:
     r""":func:`~lhcbnn.train` with a weight per training point.
 
     Every mini-batch step minimises
@@ -306,6 +312,36 @@ def amplitude_data(n_train: int, n_test: int, seed: int = 0) -> AmplitudeData:
     )
 
 
+def _draws(
+    model: nn.Module, x: Any, truth: Any, preprocessing: AmplitudePreprocessing, n_samples: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitudes and relative widths of single weight draws, ``(n_samples, n)`` each, and the
+    true amplitudes ``(n,)``."""
+    from lhcbnn.predict import predictive_samples
+
+    means, variances = predictive_samples(model, x, n_samples)
+    a_true = _positive(truth, means.shape[1])
+    a_draw = preprocessing.amplitude(_numpy(means[..., 0], "means"))
+    relative_width = preprocessing.log_std * np.sqrt(_numpy(variances[..., 0], "variances"))
+    return a_draw, relative_width, a_true
+
+
+def draw_deviations(
+    model: nn.Module, x: Any, truth: Any, preprocessing: AmplitudePreprocessing, n_samples: int = 20
+) -> np.ndarray:
+    r"""Relative deviations :math:`\Delta_\theta = (A_\theta - A_\mathrm{true})/A_\mathrm{true}`
+    of ``n_samples`` single weight draws :math:`\theta`, ``(n_samples, n)``.
+
+    Their mean square over the draws, :math:`\langle\Delta_\theta^2\rangle_\theta`, is the
+    error of a typical network from the posterior: the squared error of the mean plus
+    :math:`(\sigma_\mathrm{pred}/A)^2`. With labels of relative noise :math:`\epsilon`, the
+    loss drives :math:`(\sigma_\mathrm{stoch}/A)^2 \to \langle\Delta_\theta^2\rangle_\theta +
+    \epsilon^2` (chapter 6, label noise of known size).
+    """
+    a_draw, _, a_true = _draws(model, x, truth, preprocessing, n_samples)
+    return (a_draw - a_true) / a_true
+
+
 def draw_pulls(
     model: nn.Module, x: Any, truth: Any, preprocessing: AmplitudePreprocessing, n_samples: int = 20
 ) -> np.ndarray:
@@ -315,14 +351,8 @@ def draw_pulls(
     Each draw is one network with its own amplitude :math:`A_\theta` and learned width
     :math:`\sigma_{\mathrm{stoch},\theta} = A_\theta\,\sigma_A\,\sigma_\theta` on :math:`A`.
     The heteroskedastic loss is the Gaussian NLL of exactly this pull, averaged over
-    :math:`q(\theta)` (chapter 6, eq. 4), so on the training points it has unit width by
-    construction, and on test points as long as the network interpolates.
+    :math:`q(\theta)` (chapter 6, eq. ch6-loss), so on the training points it is pushed to unit
+    width, and on test points it stays there as long as the network interpolates.
     """
-    from lhcbnn.predict import predictive_samples
-
-    means, variances = predictive_samples(model, x, n_samples)
-    a_true = _positive(truth, means.shape[1])
-    m = _numpy(means[..., 0], "means")
-    s = np.sqrt(_numpy(variances[..., 0], "variances"))
-    a_draw = preprocessing.amplitude(m)
-    return (a_draw - a_true) / (a_draw * preprocessing.log_std * s)
+    a_draw, relative_width, a_true = _draws(model, x, truth, preprocessing, n_samples)
+    return (a_draw - a_true) / (a_draw * relative_width)

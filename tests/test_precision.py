@@ -66,8 +66,16 @@ def test_to_amplitude_propagates_the_log_width(points) -> None:
 
 
 def test_boost_weights() -> None:
-    w = precision.boost_weights(np.array([0.1, -0.5, 2.0, 40.0]), w_max=10.0)
-    assert np.allclose(w, np.array([1, 1, 2, 10]) / 3.5)
+    score = np.array([0.1, -0.5, 2.0, 40.0, 0.0])
+    rms = np.sqrt(np.mean(score**2))  # 17.93
+    w = precision.boost_weights(score, w_max=2.0)
+    raw = np.array([1, 1, 1, min(40 / rms, 2.0), 1])
+    assert raw[3] == 2.0 and np.allclose(
+        precision.boost_weights(score, 10.0)[3] / precision.boost_weights(score, 10.0)[0], 40 / rms
+    )
+    assert np.allclose(w, raw / raw.mean())
+    assert precision.boost_weights(-score, w_max=2.0) == pytest.approx(w)  # |pull|
+    assert np.allclose(precision.boost_weights(np.zeros(3)), 1.0)
     with pytest.raises(ValueError, match="w_max"):
         precision.boost_weights(np.ones(3), w_max=0.5)
 
@@ -121,3 +129,30 @@ def test_train_weighted_rejects_bad_weights() -> None:
         precision.train_weighted(model, x, y, -np.ones(8), n_epochs=1, progress=False)
     with pytest.raises(ValueError, match="NaN"):
         precision.train_weighted(model, x, y, np.full(8, np.nan), n_epochs=1, progress=False)
+
+
+def test_exercise_6_references_agree_with_lhcbnn_precision(points) -> None:
+    from lhcbnn.grading.tasks import ex06_amplitudes as ex06
+    from lhcbnn.grading.tasks.base import plain
+
+    for case in ex06.RELATIVE_DEVIATION.cases():
+        args = [plain(a) for a in case.args]
+        assert np.allclose(
+            ex06.relative_deviation_reference(*args), precision.relative_deviation(*args)
+        )
+    for case in ex06.PRECISION_FIGURES.cases():
+        (delta,) = [plain(a) for a in case.args]
+        summary = precision.precision_summary(delta)
+        assert np.allclose(
+            ex06.precision_figures_reference(delta),
+            (summary["within_1%"], summary["beyond_10%"], summary["p99"]),
+        )
+    momenta, a = points
+    prep = precision.AmplitudePreprocessing.fit(momenta, a)
+    rng = np.random.default_rng(0)
+    t = prep.target(a).astype(np.float64) + rng.normal(0, 0.003, (len(a), 1))
+    sigma = np.full_like(t, 0.004)
+    prediction = lb.Prediction(*(torch.as_tensor(v) for v in (t, sigma, sigma, sigma)))
+    ours = precision.to_amplitude(prediction, prep).pulls(a)
+    theirs = ex06.amplitude_pulls_reference(t[:, 0], sigma[:, 0], prep.log_mean, prep.log_std, a)
+    assert np.allclose(ours, theirs)

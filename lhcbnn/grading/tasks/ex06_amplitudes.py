@@ -21,8 +21,10 @@ def relative_deviation_reference(a_pred, a_true):
 def _amplitude_pairs(seed: int) -> list[Case]:
     rng = np.random.default_rng(seed)
     cases = []
-    for n, spread, label in ((12, 0.02, "12 amplitudes, errors of a few per cent"),
-                             (6, 0.3, "6 amplitudes, large errors")):
+    for n, spread, label in (
+        (12, 0.02, "12 amplitudes, errors of a few per cent"),
+        (6, 0.3, "6 amplitudes, large errors"),
+    ):
         a_true = np.exp(rng.normal(-1.0, 1.6, n))
         a_pred = a_true * (1.0 + rng.normal(0.0, spread, n))
         cases.append(Case((Tensor(a_pred), Tensor(a_true)), label))
@@ -109,8 +111,11 @@ PRECISION_FIGURES = Task(
         ),
         Mistake(
             "beyond 10 % means |Delta| > 0.1, not the complement of 'within 1 %'",
-            lambda d: (np.mean(np.abs(d) < 0.01), 1 - np.mean(np.abs(d) < 0.01),
-                       np.quantile(np.abs(d), 0.99)),
+            lambda d: (
+                np.mean(np.abs(d) < 0.01),
+                1 - np.mean(np.abs(d) < 0.01),
+                np.quantile(np.abs(d), 0.99),
+            ),
         ),
     ),
     forbidden=("precision_summary", "precision"),
@@ -210,18 +215,25 @@ WEIGHTED_NLL = Task(
         Mistake(
             "the weight multiplies the whole NLL of a point (it counts w_j times), "
             "not only the squared residual",
-            lambda m, v, t, w: np.mean(
-                0.5 * (_LOG_2PI + v + w * (t - m) ** 2 * np.exp(-v))
-            ),
+            lambda m, v, t, w: np.mean(0.5 * (_LOG_2PI + v + w * (t - m) ** 2 * np.exp(-v))),
         ),
         Mistake(
             "divide by the batch size B (the mean over points), not by the sum of the weights",
             lambda m, v, t, w: np.sum(w * _nll(m, v, t)) / np.sum(w),
         ),
-        Mistake("return the mean over the batch, not the sum", lambda m, v, t, w: np.sum(w * _nll(m, v, t))),
+        Mistake(
+            "return the mean over the batch, not the sum",
+            lambda m, v, t, w: np.sum(w * _nll(m, v, t)),
+        ),
         Mistake("weight by w, not by w squared", lambda m, v, t, w: np.mean(w**2 * _nll(m, v, t))),
     ),
-    forbidden=("gaussian_nll", "gaussian_nll_loss", "GaussianNLLLoss", "log_prob", "train_weighted"),
+    forbidden=(
+        "gaussian_nll",
+        "gaussian_nll_loss",
+        "GaussianNLLLoss",
+        "log_prob",
+        "train_weighted",
+    ),
 )
 
 
