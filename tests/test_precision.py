@@ -156,3 +156,34 @@ def test_exercise_6_references_agree_with_lhcbnn_precision(points) -> None:
     ours = precision.to_amplitude(prediction, prep).pulls(a)
     theirs = ex06.amplitude_pulls_reference(t[:, 0], sigma[:, 0], prep.log_mean, prep.log_std, a)
     assert np.allclose(ours, theirs)
+
+
+class _FixedNetwork(torch.nn.Module):
+    """Returns fixed (mean, log variance) columns: a 'network' with a known answer."""
+
+    def __init__(self, output: torch.Tensor) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output + 0.0 * self.unused
+
+    def moments(self, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return output[:, :1], output[:, 1:].exp()
+
+
+def test_draw_pulls_and_deviations_of_a_known_network(points) -> None:
+    momenta, a = points
+    prep = precision.AmplitudePreprocessing.fit(momenta, a)
+    t = torch.as_tensor(prep.target(a), dtype=torch.float64)
+    shift, width = 0.01, 0.02  # in the standardised log space
+    output = torch.cat([t + shift, torch.full_like(t, 2 * np.log(width))], dim=1)
+    model = _FixedNetwork(output)
+    x = np.zeros((len(a), 9))
+    deviations = precision.draw_deviations(model, x, a, prep, n_samples=3)
+    assert deviations.shape == (3, len(a))
+    assert np.allclose(deviations, np.expm1(prep.log_std * shift), rtol=1e-3)  # float32 targets
+    pulls = precision.draw_pulls(model, x, a, prep, n_samples=3)
+    expected = -np.expm1(-prep.log_std * shift) / (prep.log_std * width)
+    assert np.allclose(pulls, expected, rtol=1e-3)
