@@ -14,9 +14,12 @@ reports on 1200 held-out jets:
   central 68% and 95% intervals of the predictive distribution;
 * ``jet_train_seconds``: wall seconds of the training (on a loaded machine, say so).
 
-``python benchmarks/bench_jets.py --spread 5`` runs every trained number of chapter 5 over
-five seeds (network seeds and data split) and writes their mean and standard deviation to
-``benchmarks/jets_seed_spread.json``; the chapter's check bands come from that file.
+``python benchmarks/bench_jets.py --spread 6`` runs every trained number of chapter 5 over six
+network seeds on the chapter's data split and writes their mean and standard deviation to
+``benchmarks/jets_seed_spread.json``; the chapter's check bands come from that file (another
+machine changes the floating-point path of the training, which acts like another seed). With
+``--vary-split`` the split is drawn anew for every seed too, which measures what the 1,200
+held-out jets can resolve (``benchmarks/jets_seed_spread_splits.json``).
 """
 
 from __future__ import annotations
@@ -89,9 +92,10 @@ def measure(quick: bool = False, seed: int = 0) -> dict[str, float]:
     }
 
 
-def chapter_numbers(seed: int) -> dict[str, float]:
-    """Every trained number chapter 5 checks, for one seed (network seeds and data split)."""
-    setup = jr.setup(seed=seed)
+def chapter_numbers(seed: int, split_seed: int | None = 0) -> dict[str, float]:
+    """Every trained number chapter 5 checks, for one network seed; the data split is the
+    chapter's (``split_seed=0``) or, with ``split_seed=None``, drawn with ``seed`` too."""
+    setup = jr.setup(seed=seed if split_seed is None else split_seed)
     validation = (setup.x[setup.val], setup.y[setup.val])
     x_train, y_train = setup.x[setup.train], setup.y[setup.train]
     numbers: dict[str, float] = {}
@@ -127,12 +131,12 @@ def chapter_numbers(seed: int) -> dict[str, float]:
     return numbers
 
 
-def spread(seeds: list[int]) -> dict[str, dict[str, float]]:
+def spread(seeds: list[int], split_seed: int | None = 0) -> dict[str, dict[str, float]]:
     """Mean and standard deviation (ddof=1) over seeds of every chapter number."""
     runs = []
     for seed in seeds:
         start = time.perf_counter()
-        runs.append(chapter_numbers(seed))
+        runs.append(chapter_numbers(seed, split_seed))
         print(f"seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     result = {}
     for key in runs[0]:
@@ -151,11 +155,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spread", type=int, default=0, help="seeds for the spread study")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=SPREAD_FILE)
+    parser.add_argument(
+        "--vary-split", action="store_true", help="draw the data split with each seed too"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.spread:
         seeds = list(range(args.first_seed, args.first_seed + args.spread))
-        result = spread(seeds)
+        result = spread(seeds, None if args.vary_split else 0)
         args.out.write_text(json.dumps({"seeds": seeds, "numbers": result}, indent=1) + "\n")
         for key, row in result.items():
             print(f"{key:36s} {row['mean']:9.4f} +- {row['std']:.4f}")
