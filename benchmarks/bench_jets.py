@@ -149,6 +149,25 @@ def spread(seeds: list[int], split_seed: int | None = 0) -> dict[str, dict[str, 
     return result
 
 
+def width_init_study(log_var_inits: tuple[float, ...] = (-9.0, -7.0, -6.0, -5.0)) -> dict:
+    """sigma_pred against independent trainings, and the full network's calibration, for
+    several initial log variances of the Bayesian weights (chapter 5, what goes wrong)."""
+    setup = jr.setup(seed=0)
+    validation = (setup.x[setup.val], setup.y[setup.val])
+    rows = {}
+    for log_var_init in log_var_inits:
+        summary = jr.independent_study(setup, 4, seed=0, log_var_init=log_var_init).summary()
+        model = jr.make_network(setup.n_in, 3, seed=0, log_var_init=log_var_init)
+        history = jr.fit(model, setup.x[setup.train], setup.y[setup.train], validation, seed=0)
+        rows[str(log_var_init)] = {
+            "independent_ratio": summary["ratio"],
+            "best_epoch": history.best_epoch,
+            **jr.scores(model, setup),
+        }
+        print(log_var_init, rows[str(log_var_init)], file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -158,8 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--vary-split", action="store_true", help="draw the data split with each seed too"
     )
+    parser.add_argument("--width-init", action="store_true", help="the log-variance init study")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.width_init:
+        rows = width_init_study()
+        (HERE / "jets_width_init.json").write_text(json.dumps(rows, indent=1) + "\n")
+        return
     if args.spread:
         seeds = list(range(args.first_seed, args.first_seed + args.spread))
         result = spread(seeds, None if args.vary_split else 0)

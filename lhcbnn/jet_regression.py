@@ -22,6 +22,7 @@ from lhcbnn.calibration import coverage, predictive_cdf, predictive_nll, resolut
 from lhcbnn.data.jets import JetSample, load
 from lhcbnn.data.top_pt import Standardizer, TopPtData, split_indices, top_pt_data
 from lhcbnn.device import seed_everything
+from lhcbnn.layers import VBLinear
 from lhcbnn.models import BayesianMLP
 from lhcbnn.predict import predict
 from lhcbnn.train import History, train
@@ -106,15 +107,24 @@ def make_network(
     bayesian: bool = True,
     hidden: Sequence[int] = (32, 32),
     seed: int = 0,
+    log_var_init: float | None = None,
 ) -> nn.Module:
     """A Bayesian or deterministic MLP with a Gaussian (``n_mixture=0``) or mixture head,
-    its initial weights set by ``seed``."""
+    its initial weights set by ``seed``; ``log_var_init`` overrides the initial log variance
+    of every Bayesian weight (default that of :class:`~lhcbnn.layers.VBLinear`, -9)."""
     with torch.random.fork_rng(devices=[]):
         seed_everything(seed)
         if bayesian:
-            return BayesianMLP(
+            model = BayesianMLP(
                 n_in, 1, hidden=hidden, heteroskedastic=n_mixture == 0, n_mixture=n_mixture
             )
+            if log_var_init is not None:
+                with torch.no_grad():
+                    for layer in model.modules():
+                        if isinstance(layer, VBLinear):
+                            layer.weight_log_var.fill_(log_var_init)
+                            layer.bias_log_var.fill_(log_var_init)
+            return model
         return DeterministicMLP(
             n_in, 1, hidden=hidden, heteroskedastic=n_mixture == 0, n_mixture=n_mixture
         )
@@ -245,7 +255,13 @@ def smearing_study(
     return SmearingStudy(sigma_cal, sigma_stoch, sigma_pred, float(slope), float(intercept))
 
 
-def independent_study(setup: TopPtSetup, n_sets: int = 4, seed: int = 0, n_mixture: int = 3):
+def independent_study(
+    setup: TopPtSetup,
+    n_sets: int = 4,
+    seed: int = 0,
+    n_mixture: int = 3,
+    log_var_init: float | None = None,
+):
     r"""The chapter's BNN trained on ``n_sets`` disjoint parts of the training jets.
 
     The parts are independent samples of ``len(setup.train) // n_sets`` jets each (no jet is
@@ -259,7 +275,7 @@ def independent_study(setup: TopPtSetup, n_sets: int = 4, seed: int = 0, n_mixtu
     parts = [setup.train[k * size : (k + 1) * size] for k in range(n_sets)]
 
     def train_and_predict(k: int) -> tuple[np.ndarray, np.ndarray]:
-        model = make_network(setup.n_in, n_mixture, seed=seed + k)
+        model = make_network(setup.n_in, n_mixture, seed=seed + k, log_var_init=log_var_init)
         fit(
             model,
             setup.x[parts[k]],
