@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["toys", "jets", "amplitudes", "regression", "top_pt"]
+__all__ = ["toys", "jets", "zjets", "amplitudes", "regression", "top_pt"]
 
 
 def __getattr__(name: str) -> ModuleType:
