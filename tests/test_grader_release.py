@@ -28,7 +28,7 @@ NAMES = sorted(EXERCISES)
 
 
 def test_every_exercise_has_a_solution_and_an_exercise_notebook() -> None:
-    assert NAMES == ["ex02_elbo", "ex03_limits", "ex04_heteroskedastic"]
+    assert NAMES[:4] == ["ex02_elbo", "ex03_limits", "ex04_heteroskedastic", "ex05_jet_regression"]
     for name in NAMES:
         assert (SOLUTIONS / f"{name}.ipynb").is_file()
         assert (EXERCISES_DIR / f"{name}.ipynb").is_file()
