@@ -166,12 +166,13 @@ PREDICTIVE = Task(
 # ---------------------------------------------------------------- train_toy_tagger
 # Outcome bands, set from 10 seeds of the reference solution (measured by
 # `python benchmarks/bench_tagging.py --exercise`, stored in benchmarks/ex07_tagger_spread.json):
-# the AUC gap to the exact likelihood ratio on the same test points, and the largest deviation
-# of a 10-bin reliability diagram.
+# the AUC gap to the exact likelihood ratio on the same test points, and the calibration error,
+# the mean |observed - predicted| over the 10 equal-count bins of a reliability diagram (the
+# largest single bin scatters too much from seed to seed to grade on).
 TAGGER_TRAIN, TAGGER_TEST = 6000, 20_000
 TAGGER_SEEDS = (7001, 7003)
 MAX_AUC_GAP = 0.012
-MAX_RELIABILITY_DEVIATION = 0.06
+MAX_CALIBRATION_ERROR = 0.05
 
 
 def _toy_data(seed: int):
@@ -214,16 +215,16 @@ def judge_tagger(args, values) -> tuple[bool, str]:
     optimum = tagging.auc(tagging_toy.log_likelihood_ratio(x_test), y_test)
     gap = optimum - tagging.auc(probabilities, y_test)
     diagram = tagging.reliability(probabilities, y_test, n_bins=10)
-    deviation = float(np.max(np.abs(diagram.observed - diagram.predicted)))
+    error = float(np.mean(np.abs(diagram.observed - diagram.predicted)))
     if gap > MAX_AUC_GAP:
         return False, (
             f"AUC {optimum - gap:.4f} is {gap:.4f} below the exact likelihood ratio's "
             f"{optimum:.4f} (allowed {MAX_AUC_GAP}): train longer or with a larger network"
         )
-    if deviation > MAX_RELIABILITY_DEVIATION:
+    if error > MAX_CALIBRATION_ERROR:
         return False, (
-            f"not calibrated: a reliability bin is off by {deviation:.3f} "
-            f"(allowed {MAX_RELIABILITY_DEVIATION})"
+            f"not calibrated: the reliability bins are off by {error:.3f} on average "
+            f"(allowed {MAX_CALIBRATION_ERROR})"
         )
     return True, ""
 
