@@ -129,7 +129,7 @@ def _load(folder: Path) -> dict[str, Exercise]:
         module = importlib.import_module(f"{__name__}.{path.stem}")
         exercise = getattr(module, "EXERCISE", None)
         if not isinstance(exercise, Exercise):
-            raise TypeError(f"{path} defines no EXERCISE = Exercise(...)")
+            raise TypeError(f"{path} defines no EXERCISE (an Exercise)")
         if exercise.name in exercises:
             raise ValueError(f"{path}: exercise {exercise.name!r} is defined twice")
         exercises[exercise.name] = exercise
