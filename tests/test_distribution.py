@@ -266,3 +266,29 @@ def test_tasks_option_chooses_the_hidden_checks(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_sandboxed_code_cannot_read_the_hidden_checks(tmp_path: Path) -> None:
+    """The first task of the first exercise, solved correctly but reading a hidden-check
+    module first: under bubblewrap the read fails, so that task scores zero, the others full."""
+    from lhcbnn.grading import EXERCISES, grade_notebook
+    from lhcbnn.grading.sandbox import _bwrap_works
+
+    if not _bwrap_works()[0]:
+        pytest.skip("bubblewrap does not work here: " + _bwrap_works()[1])
+    name = sorted(EXERCISES)[0]
+    exercise = EXERCISES[name]
+    function = exercise.tasks[0].function
+    hidden = TASKS / f"{name}.py"
+    assert hidden.is_file() and os.access(hidden, os.R_OK)  # readable outside the sandbox
+    notebook = nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if c.source.startswith(f"def {function}(")]
+    assert BEGIN in cell.source
+    cell.source = cell.source.replace(BEGIN, f"open({str(hidden)!r}).read()\n    {BEGIN}", 1)
+    nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+    result = grade_notebook(tmp_path / f"{name}.ipynb", sandbox="bwrap")
+    points = {t.function: t.points for t in result.tasks}
+    message = next(t.message for t in result.tasks if t.function == function)
+    assert points[function] == 0, message
+    assert "No such file" in message or "FileNotFoundError" in message, message
+    assert result.score == exercise.max_score - exercise.task(function).points, result.feedback()
