@@ -71,7 +71,8 @@ class Domain(nn.Module):
 
 
 class RealDomain(Domain):
-    r"""Data on :math:`\mathbb R^d`; unit Gaussian base, :math:`\log p_Z = -|z|^2/2 - (d/2)\log 2\pi`."""
+    r"""Data on :math:`\mathbb R^d` and a unit Gaussian base,
+    :math:`\log p_Z(z) = -|z|^2/2 - (d/2)\log 2\pi`."""
 
     def base_log_prob(self, z: Tensor) -> Tensor:
         return -0.5 * (z * z).sum(dim=1) - 0.5 * self.dim * _LOG_TWO_PI
