@@ -17,11 +17,13 @@ from lhcbnn.flows.domain import BoxLogit, BoxUniform, RealDomain
 from lhcbnn.flows.inn import INN
 from lhcbnn.flows.splines import rational_quadratic
 from lhcbnn.flows.training import FlowHistory, train_flow, validation_nll
+from lhcbnn.flows.wedge import PolynomialFit, fit_polynomial_density, linear_density_sigma
 from lhcbnn.flows.uncertainty import (
     DensityPrediction,
     HistogramPrediction,
     density_with_uncertainty,
     histogram_with_uncertainty,
+    marginal_with_uncertainty,
     weight_draw,
 )
 
@@ -38,6 +40,10 @@ __all__ = [
     "coupling_network",
     "density_with_uncertainty",
     "histogram_with_uncertainty",
+    "marginal_with_uncertainty",
+    "PolynomialFit",
+    "fit_polynomial_density",
+    "linear_density_sigma",
     "rational_quadratic",
     "train_flow",
     "validation_nll",

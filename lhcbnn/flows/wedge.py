@@ -41,8 +41,11 @@ def linear_density_sigma(
         + (1 - \tfrac a2)^2 (\Delta x_\min)^2
     """
     x = np.asarray(x, dtype=np.float64)
-    for name, value in (("delta_a", delta_a), ("delta_x_min", delta_x_min),
-                        ("delta_x_max", delta_x_max)):
+    for name, value in (
+        ("delta_a", delta_a),
+        ("delta_x_min", delta_x_min),
+        ("delta_x_max", delta_x_max),
+    ):
         if not (np.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
     variance = (
