@@ -17,7 +17,6 @@ from lhcbnn.flows.domain import BoxLogit, BoxUniform, RealDomain
 from lhcbnn.flows.inn import INN
 from lhcbnn.flows.splines import rational_quadratic
 from lhcbnn.flows.training import FlowHistory, train_flow, validation_nll
-from lhcbnn.flows.wedge import PolynomialFit, fit_polynomial_density, linear_density_sigma
 from lhcbnn.flows.uncertainty import (
     DensityPrediction,
     HistogramPrediction,
@@ -26,6 +25,7 @@ from lhcbnn.flows.uncertainty import (
     marginal_with_uncertainty,
     weight_draw,
 )
+from lhcbnn.flows.wedge import PolynomialFit, fit_polynomial_density, linear_density_sigma
 
 __all__ = [
     "INN",
