@@ -153,7 +153,8 @@ def sample_linear_density(slope: float, n: int, seed: int) -> np.ndarray:
 
 
 def fit_reference(x):
-    r"""ML slope of :math:`p = 1 + a(x-\frac12)` and :math:`\Delta a = (\sum_i g_i^2/p_i^2)^{-1/2}`."""
+    r"""ML slope of :math:`p = 1 + a(x-\frac12)` and its error,
+    :math:`\Delta a = (\sum_i g_i^2/p_i^2)^{-1/2}` with :math:`g_i = x_i - 1/2`."""
     g = x - 0.5
     a = 0.0
     for _ in range(100):  # Newton on the concave log-likelihood
