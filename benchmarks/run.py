@@ -338,10 +338,30 @@ def run_grading(results: Results) -> None:
         results.set("grade_seconds_per_submission", seconds)
 
 
-def run_flows(results: Results, quick: bool, threads: int, clock: str = "wall") -> None:
-    """``flow_nll_gap_*`` and ``flow_seconds_to_0.02_*``: every flow, same budget, one run."""
+def run_flows(
+    results: Results,
+    quick: bool,
+    threads: int,
+    clock: str = "wall",
+    measured: list[Path] | None = None,
+) -> None:
+    """``flow_nll_gap_*`` and ``flow_seconds_to_0.02_*``: every flow, same budget, one run.
+
+    With ``measured`` (output files of ``bench_flows.py``, one per toy or one for both) the
+    figures are taken from those runs instead of measuring again.
+    """
     seconds = 1.0 if quick else 60.0
-    comparison = bench_flows.compare(seconds, log=_log, clock=clock)
+    if measured:
+        comparison: dict[str, object] = {}
+        for path in measured:
+            document = json.loads(Path(path).read_text())
+            seconds, clock, threads = document["seconds"], document["clock"], document["threads"]
+            comparison.update(document["toys"])
+            results.details.setdefault("flows_runs", []).append(
+                {key: value for key, value in document.items() if key != "toys"}
+            )
+    else:
+        comparison = bench_flows.compare(seconds, log=_log, clock=clock)
     results.details["flows"] = {
         "budget_seconds": seconds,
         "clock": clock,
@@ -486,6 +506,13 @@ def main(argv: list[str] | None = None) -> int:
         default="wall",
         help="flows: budget in wall time (default) or this process's CPU time (shared machine)",
     )
+    parser.add_argument(
+        "--flows-from",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="take the flows figures from these bench_flows.py output files",
+    )
     args = parser.parse_args(argv)
     sections = SECTIONS if args.only is None else tuple(args.only.split(","))
     unknown = [name for name in sections if name not in SECTIONS]
@@ -531,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         run_grading(results)
     if "flows" in sections:
         _log("flows side by side (ours, Bayesian, zuko NSF and RealNVP, FrEIA)")
-        run_flows(results, args.quick, args.threads, args.clock)
+        run_flows(results, args.quick, args.threads, args.clock, args.flows_from)
     if args.only is not None:
         _merge_previous(results, out, sections)
     _check_finite(results)
