@@ -273,6 +273,7 @@ def main() -> None:
     parser.add_argument("--choice", action="store_true")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--toys", nargs="+", choices=TOYS, default=list(TOYS))
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -292,7 +293,7 @@ def main() -> None:
             "threads": args.threads,
             "clock": args.clock,
             "load_average_start": load,
-            "toys": compare(args.seconds, tuple(args.toys), clock=args.clock),
+            "toys": compare(args.seconds, tuple(args.toys), tuple(args.models), clock=args.clock),
         }
         out = args.out or Path("/tmp/bench_flows.json")
     result["load_average_end"] = os.getloadavg()

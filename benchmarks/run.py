@@ -356,7 +356,8 @@ def run_flows(
         for path in measured:
             document = json.loads(Path(path).read_text())
             seconds, clock, threads = document["seconds"], document["clock"], document["threads"]
-            comparison.update(document["toys"])
+            for toy, entries in document["toys"].items():
+                comparison.setdefault(toy, {}).update(entries)
             results.details.setdefault("flows_runs", []).append(
                 {key: value for key, value in document.items() if key != "toys"}
             )

@@ -43,6 +43,7 @@ COUPLING = Task(
     title="the affine coupling block and its log-determinant",
     cases=_coupling_cases,
     reference=affine_coupling_reference,
+    outputs=("y", "log_det"),
     mistakes=(
         Mistake(
             "the log-determinant of y2 = x2 exp(s) + t is s itself, not exp(s)",
@@ -126,6 +127,7 @@ HISTOGRAM = Task(
     title="a histogram's per-bin mean and sigma_pred from weight draws",
     cases=_histogram_cases,
     reference=histogram_reference,
+    outputs=("mean", "sigma_pred"),
     mistakes=(
         Mistake(
             "sigma_pred uses 1/R, the spread of the draws (as lb.predict and lb.flows do); "
@@ -215,6 +217,7 @@ FIT = Task(
     cases=_fit_cases,
     reference=None,
     judge=judge_fit,
+    outputs=("a", "delta_a"),
     mistakes=(
         Mistake(
             "the error is not 1/sqrt(N): it comes from the curvature of the log-likelihood, "
