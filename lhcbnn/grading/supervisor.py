@@ -7,10 +7,11 @@ session of its own. It
    and removes the run's folder;
 1. marks itself a child subreaper (``PR_SET_CHILD_SUBREAPER``), so that processes the
    student's code detaches (``setsid`` + double fork) are re-parented to it, not to init;
-2. forks the child: new session, ``PR_SET_PDEATHSIG``, resource limits (address space, CPU
-   time, file size, open files, no core dumps), stdout/stderr and the result/progress fds 3/4
-   opened on files of the grader's log folder, then ``exec`` of the command (bubblewrap +
-   Python runner, or the runner alone);
+2. forks the child: new session, ``PR_SET_PDEATHSIG``, joins the run's cgroup (memory and
+   task caps of the whole submission, when the grader made one), resource limits (address
+   space, CPU time, file size, open files, no core dumps), stdout/stderr and the
+   result/progress fds 3/4 opened on files of the grader's log folder, then ``exec`` of
+   the command (bubblewrap + Python runner, or the runner alone);
 3. waits for the child with a wall-time limit; on expiry kills the child's process group;
 4. kills every remaining descendant (they are all its children by then) and reaps them;
 5. prints one JSON line: return code, signal, timed out, wall seconds, peak RSS, orphans killed.
@@ -92,6 +93,9 @@ def _start_child(config: dict) -> int:
     try:  # in the child: nothing here may return
         os.setsid()
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for procs in config.get("cgroup_procs", []):  # before exec: nothing runs outside
+            with open(procs, "w") as handle:
+                handle.write(str(os.getpid()))
         limits = config["limits"]
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (limits["address_space"],) * 2)
