@@ -145,6 +145,7 @@ def grade_class(
             or done[(s.student, s.exercise)].get("sha256") != _sha256(s.path)
             or done[(s.student, s.exercise)].get("status") in NOT_FINAL
         ]
+    gradebook.append_rows(out, [])  # the file exists (with its header) even with no work
     results: list[GradeResult] = []
     bar = None
     if progress:

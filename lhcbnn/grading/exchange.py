@@ -61,11 +61,13 @@ def write_job(
     drop_to_uid: int | None,
     nproc_margin: int,
     forbidden: Mapping[str, Sequence[str]] | None = None,
+    keep_read_access: bool = False,
 ) -> None:
     """Write ``job.json`` and ``inputs.npz`` for the runner.
 
     ``forbidden``: per task function, the names the runner sets tripwires on while that
     task's cases run (:attr:`~lhcbnn.grading.tasks.base.Task.forbidden`).
+    ``keep_read_access``: the runner keeps read access after dropping root (no bubblewrap).
     """
     forbidden = forbidden or {}
     arrays: dict[str, np.ndarray] = {}
@@ -92,6 +94,7 @@ def write_job(
         "soft_timeout": soft_timeout,
         "drop_to_uid": drop_to_uid,
         "nproc_margin": nproc_margin,
+        "keep_read_access": keep_read_access,
     }
     (workdir / "job.json").write_text(json.dumps(job))
     np.savez(workdir / "inputs.npz", **arrays)

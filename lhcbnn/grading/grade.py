@@ -214,7 +214,16 @@ def grade_notebook(
     except OSError as exc:  # disk full, no temporary folder
         return _grader_error(result, exercise, f"cannot create the work folder: {exc}", started)
     try:
-        write_job(jobdir, cells, task_cases, limits.soft, uid, limits.nproc_margin, forbidden)
+        write_job(
+            jobdir,
+            cells,
+            task_cases,
+            limits.soft,
+            uid,
+            limits.nproc_margin,
+            forbidden,
+            keep_read_access=mode == "none",
+        )
         nonce = sandbox_module.new_nonce()
         run = sandbox_module.run_in_sandbox(jobdir, nonce, limits, mode, logdir)
         if run.grader_fault:

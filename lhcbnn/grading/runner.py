@@ -117,13 +117,49 @@ def time_budget(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def drop_privileges(uid: int | None) -> None:
-    """Become ``uid`` (only when started as root inside bubblewrap)."""
+PR_SET_KEEPCAPS = 8
+CAP_DAC_READ_SEARCH = 2
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _keep_only_read_access() -> None:
+    """After the uid change: effective = permitted = {CAP_DAC_READ_SEARCH} (capset(2)).
+
+    Without bubblewrap the Python installation may sit where only root can read (a pyenv
+    under ``/root``); this capability lets the runner read it, and nothing else of root's
+    remains: no writing, no signals to other users' processes, no other capability. It is
+    not inherited across ``exec`` by a non-root process."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inherit")]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
+    if libc.capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def drop_privileges(uid: int | None, keep_read_access: bool = False) -> None:
+    """Become ``uid`` when started as root (under bubblewrap, and without it).
+
+    ``keep_read_access`` (no bubblewrap): keep only CAP_DAC_READ_SEARCH, see
+    :func:`_keep_only_read_access`."""
     if uid is None or os.geteuid() != 0:
         return
+    if keep_read_access:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+    if keep_read_access:
+        _keep_only_read_access()
     if os.geteuid() == 0 or os.getuid() == 0:  # pragma: no cover - defensive
         raise RuntimeError("could not drop root privileges")
 
@@ -399,7 +435,7 @@ def main(jobdir: str, scratch: str) -> None:
     except OSError as exc:  # the grader's job folder is gone or unreadable
         grader_fault("cannot read the job", exc)
     note_progress(progress, "started")  # from here on, a failure may be the student's
-    drop_privileges(job.get("drop_to_uid"))
+    drop_privileges(job.get("drop_to_uid"), bool(job.get("keep_read_access")))
     os.makedirs(scratch, exist_ok=True)
     os.chdir(scratch)
     limit_processes(int(job.get("nproc_margin", 0)))

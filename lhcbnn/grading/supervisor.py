@@ -147,6 +147,25 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, object, bool]:
     return status, usage, timed_out
 
 
+def _clean_up(config: dict) -> None:
+    """The grader is gone: remove the run's folder and its cgroups (nobody else will)."""
+    if config.get("cleanup"):
+        shutil.rmtree(config["cleanup"], ignore_errors=True)
+    for procs in config.get("cgroup_procs", []):
+        folder = os.path.dirname(procs)
+        for _ in range(100):
+            try:
+                with open(procs) as handle:
+                    for pid in handle.read().split():
+                        _kill_child(int(pid))
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
 class _GraderGone(Exception):
     """The grader died (PR_SET_PDEATHSIG sent SIGTERM): clean up and leave."""
 
@@ -161,6 +180,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_term)
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the grader died before prctl took effect
+        _clean_up(config)
         return
     subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
     started = time.monotonic()
@@ -171,8 +191,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _kill_child(pid)
         _kill_descendants()
-        if config.get("cleanup"):  # nobody else will remove the run's folder now
-            shutil.rmtree(config["cleanup"], ignore_errors=True)
+        _clean_up(config)
         return
     wall = time.monotonic() - started
     try:
