@@ -257,3 +257,37 @@ def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="memory_mb"):
         Limits(memory_mb=10)
     assert Limits(timeout=30).soft == 10
+
+
+def test_exports_for_people_moodle_and_canvas(tmp_path: Path) -> None:
+    from lhcbnn.grading.export import export
+
+    out = tmp_path / "grades.csv"
+    append_rows(out, _rows("ann", 3, "2026-01-01T00:00:00.000000Z"))
+    append_rows(out, _rows("bob", 1, "2026-01-01T00:00:01.000000Z"))
+    append_rows(out, _rows("bob", 5, "2026-01-02T00:00:00.000000Z", exercise="ex03_limits"))
+    error = _rows("ann", 0, "2026-01-03T00:00:00.000000Z", exercise="ex03_limits")
+    append_rows(out, [{**row, "points": "", "status": "grader_error"} for row in error])
+
+    def table(fmt: str) -> list[list[str]]:
+        target = tmp_path / f"{fmt}.csv"
+        export(out, fmt, target)
+        with open(target, newline="") as handle:
+            return list(csv.reader(handle))
+
+    wide = table("wide")
+    assert wide[0][:6] == ["student", "exercise", "score", "max_score", "status", "graded_at"]
+    assert "ex02_elbo.a" in wide[0] and "ex03_limits.b" in wide[0] and len(wide) == 5
+    assert table("moodle") == [
+        ["Username", "ex02_elbo", "ex03_limits"],
+        ["ann", "3", ""],  # a grader error is not a zero
+        ["bob", "1", "5"],
+    ]
+    canvas = table("canvas")
+    assert canvas[0] == [
+        *("Student", "ID", "SIS User ID", "SIS Login ID", "Section", "ex02_elbo", "ex03_limits")
+    ]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "10", "10"]
+    assert canvas[2] == ["ann", "", "", "ann", "", "3", ""]
+    with pytest.raises(ValueError, match="format"):
+        export(out, "excel", tmp_path / "x.csv")
