@@ -394,6 +394,7 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
         "progress": str(logdir / "progress.log"),
         "cleanup": str(logdir.parent),
         "cgroup_procs": group.procs_files if group else [],
+        "grader_pid": os.getpid(),
         "limits": {
             "address_space": limits.memory_mb * 2**20,
             "cpu_seconds": int(limits.timeout) + 5,

@@ -176,26 +176,27 @@ def _on_term(signum: int, frame: object) -> None:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    parent = os.getppid()
+    parent = int(config.get("grader_pid", os.getppid()))  # not getppid(): it may be gone
+    child: list[int] = []
     signal.signal(signal.SIGTERM, _on_term)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the grader died before prctl took effect
-        _clean_up(config)
-        return
-    subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    started = time.monotonic()
-    pid = _start_child(config)
-    try:
-        status, usage, timed_out = _wait(pid, float(config["timeout"]))
+    try:  # the grader may die at any moment from here on
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before prctl took effect
+            raise _GraderGone()
+        subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        started = time.monotonic()
+        child.append(_start_child(config))
+        status, usage, timed_out = _wait(child[0], float(config["timeout"]))
     except _GraderGone:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _kill_child(pid)
+        if child:
+            _kill_child(child[0])
         _kill_descendants()
         _clean_up(config)
         return
     wall = time.monotonic() - started
     try:
-        os.killpg(pid, signal.SIGKILL)  # whatever is left in the child's own session
+        os.killpg(child[0], signal.SIGKILL)  # whatever is left in the child's own session
     except (ProcessLookupError, PermissionError):
         pass
     orphans = _kill_descendants()
