@@ -5,7 +5,7 @@ losses and predictive uncertainties of the chapters, data with known truth, and 
 autograder of the exercises.
 """
 
-from lhcbnn import conjugate, losses
+from lhcbnn import checks, conjugate, losses, validation
 from lhcbnn.baselines import DeepEnsemble, DeterministicMLP, MCDropout, MCDropoutMLP
 from lhcbnn.device import as_tensor, device, seed_everything
 from lhcbnn.layers import BayesianModule, VBLinear, kl_divergence, map_mode, resample
@@ -26,6 +26,7 @@ __all__ = [
     "Prediction",
     "VBLinear",
     "as_tensor",
+    "checks",
     "conjugate",
     "data",
     "device",
@@ -38,6 +39,7 @@ __all__ = [
     "resample",
     "seed_everything",
     "train",
+    "validation",
 ]
 
 
