@@ -328,7 +328,7 @@ FORK_HOGS = """
 )
 def test_32_children_of_1_gib_stay_inside_the_memory_cap(tmp_path: Path) -> None:
     cap_mb = 1536
-    limits = Limits(timeout=60, soft_timeout=50, memory_mb=2048, submission_memory_mb=cap_mb)
+    limits = Limits(timeout=180, soft_timeout=170, memory_mb=2048, submission_memory_mb=cap_mb)
     # at most one child can hold its GiB under the cap: the task wants the honest answer 1
     survived = Task("survived", 1, "survivors", lambda: [Case((), "32 x 1 GiB")], lambda: 1.0)
     exercise = Exercise("demo", "demo", (SQUARE, DOUBLE, survived))
