@@ -365,3 +365,58 @@ def test_32_children_of_1_gib_stay_inside_the_memory_cap(tmp_path: Path) -> None
     assert hog.score in (3, 4)  # square and double still graded; survivors: 1 (or 0)
     assert peaks["hog"] is not None and peaks["hog"] <= cap_mb * 2**20
     assert peaks["hog"] > (cap_mb - 512) * 2**20  # the children really pushed against the cap
+
+
+TRIPWIRE_PROBE = """
+import json, torch
+import lhcbnn as lb
+from lhcbnn.grading.sandbox_tripwires import Tripwires
+
+early_alias = lb.losses.kl_gaussian  # taken before the tripwires are set
+x = torch.tensor([0.5, 1.0], dtype=torch.float64)
+before = lb.losses.kl_gaussian(x, x, 0.0, 1.0)
+wires = Tripwires({"kl_gaussian", "log_prob", "MCDropoutMLP"})
+source = '''
+def via_alias(x):
+    return early_alias(x, x, 0.0, 1.0)
+def via_method(x):
+    return torch.distributions.Normal(x, 1.0).log_prob(x)
+def via_class():
+    return lb.MCDropoutMLP(1, 1)
+def honest(x):
+    return torch.log(1.0 / x) + (x**2 + x**2) / 2 - 0.5
+'''
+namespace = {"torch": torch, "lb": lb, "early_alias": early_alias}
+exec(compile(source, "<cell 7>", "exec"), namespace)
+seen = {}
+for name, args in [("via_alias", (x,)), ("via_method", (x,)), ("via_class", ()), ("honest", (x,))]:
+    wires.arm({"kl_gaussian", "log_prob", "MCDropoutMLP"})
+    namespace[name](*args)
+    seen[name] = wires.disarm()
+wires.arm(set())  # armed for another task: nothing is recorded
+namespace["via_alias"](x)
+seen["other_task"] = wires.disarm()
+same = bool(torch.equal(lb.losses.kl_gaussian(x, x, 0.0, 1.0), before))
+print(json.dumps({"seen": seen, "same": same}))
+"""
+
+
+def test_tripwires_catch_aliases_methods_and_classes_and_change_nothing() -> None:
+    import json
+
+    probe = subprocess.run(
+        [sys.executable, "-c", TRIPWIRE_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    seen = result["seen"]
+    assert seen["via_alias"] == [["lhcbnn.losses.kl_gaussian", "cell 7, line 3"]]
+    assert seen["via_method"] == [["torch.distributions.normal.Normal.log_prob", "cell 7, line 5"]]
+    assert seen["via_class"] == [["lhcbnn.baselines.MCDropoutMLP", "cell 7, line 7"]]
+    assert seen["honest"] == [] and seen["other_task"] == []
+    assert result["same"]  # a trapped function still computes what it did
