@@ -1,8 +1,9 @@
 """The code that runs INSIDE the sandbox, in the child process, next to the student's code.
 
 Run as ``python -s -B runner.py JOBDIR SCRATCH`` by :mod:`lhcbnn.grading.sandbox`; it
-imports only the standard library and numpy (torch only when a task's inputs are tensors),
-never ``lhcbnn.grading``, so the hidden checks need not be visible in the sandbox.
+imports only the standard library, numpy and :mod:`sandbox_tripwires` beside it (torch when
+a task's inputs are tensors, ``lhcbnn`` when a task forbids names), never the rest of
+``lhcbnn.grading``, so the hidden checks need not be visible in the sandbox.
 
 Protocol:
 
