@@ -209,6 +209,7 @@ def test_an_interrupted_run_loses_nothing(tmp_path: Path) -> None:
     while _sandbox_processes(str(runs)) - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _sandbox_processes(str(runs)) - before, "sandboxes outlived the killed grader"
+    deadline = time.monotonic() + 30  # a loaded machine: the supervisor cleans up late
     while list(runs.glob("lhcbnn-grade-*")) and time.monotonic() < deadline:
         time.sleep(0.1)  # the supervisor of the run in flight removes its folder
     assert not list(runs.glob("lhcbnn-grade-*"))
