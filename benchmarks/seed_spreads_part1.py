@@ -68,16 +68,28 @@ def chapter2_training(seed: int) -> dict[str, float]:
         log_var = torch.full_like(output, noise_log_var)
         return lb.losses.gaussian_nll(output, log_var, target).sum(-1)
 
-    lb.train(model, x, y, n_epochs=4000, batch_size=n_train, lr=0.02, lr_schedule="cosine",
-             nll=known_noise_nll, seed=seed, progress=False)
+    lb.train(
+        model,
+        x,
+        y,
+        n_epochs=4000,
+        batch_size=n_train,
+        lr=0.02,
+        lr_schedule="cosine",
+        nll=known_noise_nll,
+        seed=seed,
+        progress=False,
+    )
     mu, sigma = lb.conjugate.layer_posterior(model.net[0])
     mu, sigma = mu.cpu(), sigma.cpu()
     best = exact.mean_field_sigma.cpu()
-    mean_dev = ((mu - exact.posterior_mean.cpu()) / exact.posterior_cov.diagonal().sqrt().cpu())
+    mean_dev = (mu - exact.posterior_mean.cpu()) / exact.posterior_cov.diagonal().sqrt().cpu()
     return {
         "mean_shift_in_posterior_widths_max": float(mean_dev.abs().max()),
         "width_rel_dev_max": float((sigma / best - 1).abs().max()),
-        "elbo_gap_to_optimum": float(exact.elbo(exact.posterior_mean, best) - exact.elbo(mu, sigma)),
+        "elbo_gap_to_optimum": float(
+            exact.elbo(exact.posterior_mean, best) - exact.elbo(mu, sigma)
+        ),
     }
 
 
@@ -125,8 +137,10 @@ def chapter2_probes(seed: int) -> dict[str, float]:
     x_plot = np.linspace(0.0, 4.0, 81)[:, None]
     torch.manual_seed(seed)
     sigma_pred = lb.predict(model, x_plot, n_samples=400).sigma_pred.detach().cpu().numpy()
-    formula = np.sqrt(x_plot[:, 0] ** 2 * exact.mean_field_sigma[0].item() ** 2
-                      + exact.mean_field_sigma[1].item() ** 2)
+    formula = np.sqrt(
+        x_plot[:, 0] ** 2 * exact.mean_field_sigma[0].item() ** 2
+        + exact.mean_field_sigma[1].item() ** 2
+    )
     return {
         "grad std ratio": float(shared.std() / local.std()),
         "predict ratio": float((sigma_pred.reshape(-1) / formula).mean()),
