@@ -2,15 +2,17 @@
 
 The task is graded by its outcome: the trained means and widths must lie within
 ``MEAN_TOLERANCE`` posterior widths and ``WIDTH_TOLERANCE`` of the exact mean-field optimum
-(``lhcbnn/grading/tasks/ex02_elbo.py``). This script trains the reference solution (the same
-code as in ``solutions/ex02_elbo.ipynb``) with ten seeds on each graded case and prints the
-deviations, so that the tolerances can be checked against the spread::
+(``tests/grading/tasks/ex02_elbo.py``, the instructor's hidden checks). This script trains
+the reference solution (the same code as in ``solutions/ex02_elbo.ipynb``) with ten seeds on
+each graded case and prints the deviations, so that the tolerances can be checked against
+the spread::
 
     OMP_NUM_THREADS=1 python benchmarks/ex02_judge_tolerance.py   # ~30 s
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 
@@ -18,8 +20,11 @@ import numpy as np
 import torch
 
 import lhcbnn as lb
-from lhcbnn.grading.tasks import ex02_elbo
+from lhcbnn.grading import EXERCISES
 from lhcbnn.grading.tasks.base import plain
+
+EXERCISES["ex02_elbo"]  # loads the hidden checks from tests/grading/tasks
+ex02_elbo = importlib.import_module("lhcbnn.grading.tasks.ex02_elbo")
 
 
 def train_mean_field(x, y, noise_sigma, prior_sigma, seed):  # noqa: ANN001, ANN201
