@@ -90,24 +90,57 @@ def test_chapter_is_executed_in_order(chapter: nbformat.NotebookNode) -> None:
     assert chapter.metadata["kernelspec"]["name"] == "python3"
 
 
+_FIGURE_MIMES = ("image/png", "application/papermill.record/image/png")
+
+
 def test_chapter_has_checked_numbers_and_figures(chapter: nbformat.NotebookNode) -> None:
-    checked = [
-        cell
-        for cell in chapter.cells
-        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT")
-    ]
-    assert checked, "no cell marked # NBVAL_CHECK_OUTPUT"
+    """Numbers are held against their truth (``lb.checks.check`` lines that passed, or cells
+    whose printed output nbval compares), and the chapter has figures."""
+    code_cells = [cell for cell in chapter.cells if cell.cell_type == "code"]
+    streams = "".join(
+        output.get("text", "")
+        for cell in code_cells
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+    check_lines = [line for line in streams.splitlines() if line.startswith("check ")]
+    checked = [cell for cell in code_cells if cell.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    assert check_lines or checked, "no lb.checks.check line and no # NBVAL_CHECK_OUTPUT cell"
+    for line in check_lines:
+        assert line.endswith("PASS"), f"a stored check did not pass: {line}"
     for cell in checked:
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert re.search(r"\d", text), f"a checked cell prints no number: {cell.source[:80]}"
     images = [
         output
-        for cell in chapter.cells
-        if cell.cell_type == "code"
+        for cell in code_cells
         for output in cell.outputs
-        if "image/png" in output.get("data", {})
+        if any(mime in output.get("data", {}) for mime in _FIGURE_MIMES)
     ]
     assert images, "a chapter without figures"
+
+
+def test_glued_figures_are_placed_with_a_name_and_a_caption(
+    chapter: nbformat.NotebookNode,
+) -> None:
+    """Every figure glued in a code cell appears in a ``{glue:figure}`` directive with a
+    ``:name:`` (for ``{numref}``) and a caption that says something."""
+    glued = set()
+    for cell in chapter.cells:
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                if "application/papermill.record/image/png" in output.get("data", {}):
+                    glued.add(output.get("metadata", {}).get("scrapbook", {}).get("name"))
+    markdown = "\n".join(cell.source for cell in chapter.cells if cell.cell_type == "markdown")
+    for name in sorted(n for n in glued if n):
+        match = re.search(
+            r"```\{glue:figure\} " + re.escape(name) + r"\n(.*?)```", markdown, flags=re.S
+        )
+        assert match, f"glued figure {name!r} is not placed with a {{glue:figure}} directive"
+        body = match.group(1)
+        assert re.search(r"^:name: \S+", body, flags=re.M), f"figure {name!r} has no :name:"
+        caption = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
+        assert len(caption.split()) >= 8, f"figure {name!r} has no caption stating its message"
 
 
 def test_chapter_follows_the_template(chapter: nbformat.NotebookNode) -> None:
