@@ -94,26 +94,31 @@ _FIGURE_MIMES = ("image/png", "application/papermill.record/image/png")
 
 
 def test_chapter_has_checked_numbers_and_figures(chapter: nbformat.NotebookNode) -> None:
-    """Numbers are held against their truth (``lb.checks.check`` lines that passed, or cells
-    whose printed output nbval compares), and the chapter has figures."""
-    code_cells = [cell for cell in chapter.cells if cell.cell_type == "code"]
-    streams = "".join(
-        output.get("text", "")
-        for cell in code_cells
+    # Trained numbers are held against their truth by lb.checks.check (bands from the measured
+    # seed spread); exact numbers may also be compared as printed (# NBVAL_CHECK_OUTPUT).
+    checked = [
+        cell
+        for cell in chapter.cells
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT")
+    ]
+    verdicts = [
+        line
+        for cell in chapter.cells
+        if cell.cell_type == "code" and "checks.check(" in cell.source
         for output in cell.outputs
         if output.output_type == "stream"
-    )
-    check_lines = [line for line in streams.splitlines() if line.startswith("check ")]
-    checked = [cell for cell in code_cells if cell.source.startswith("# NBVAL_CHECK_OUTPUT")]
-    assert check_lines or checked, "no lb.checks.check line and no # NBVAL_CHECK_OUTPUT cell"
-    for line in check_lines:
-        assert line.endswith("PASS"), f"a stored check did not pass: {line}"
+        for line in "".join(output.get("text", "")).splitlines()
+        if line.startswith("check ")
+    ]
+    assert checked or verdicts, "no number is checked (lb.checks.check or # NBVAL_CHECK_OUTPUT)"
+    assert all(line.endswith("PASS") for line in verdicts), "a stored check did not pass"
     for cell in checked:
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert re.search(r"\d", text), f"a checked cell prints no number: {cell.source[:80]}"
-    images = [
+    images = [  # a figure shown directly, or glued for a {glue:figure} with its caption
         output
-        for cell in code_cells
+        for cell in chapter.cells
+        if cell.cell_type == "code"
         for output in cell.outputs
         if any(mime in output.get("data", {}) for mime in _FIGURE_MIMES)
     ]
