@@ -200,11 +200,12 @@ def compare(
     models: tuple[str, ...] = MODELS,
     log: Callable[[str], None] = print,
     clock: str = "wall",
+    n_val: int = 100_000,
 ) -> dict:
     """Every model on every toy for ``seconds`` each: ``{toy: {model: result}}``."""
     results: dict[str, dict[str, object]] = {}
     for toy in toys:
-        _, x_train, x_val, exact = toy_data(toy)
+        _, x_train, x_val, exact = toy_data(toy, n_val=n_val)
         results[toy] = {"exact_nll": exact}
         for model in models:
             if not installed(model):

@@ -362,7 +362,8 @@ def run_flows(
                 {key: value for key, value in document.items() if key != "toys"}
             )
     else:
-        comparison = bench_flows.compare(seconds, log=_log, clock=clock)
+        n_val = 5_000 if quick else 100_000
+        comparison = bench_flows.compare(seconds, log=_log, clock=clock, n_val=n_val)
     results.details["flows"] = {
         "budget_seconds": seconds,
         "clock": clock,
