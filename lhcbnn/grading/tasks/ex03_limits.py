@@ -326,8 +326,10 @@ def _line_judge(args, values):
     if ratio > 3 and np.allclose(got, np.sqrt(1.0 + exact**2), rtol=0.3):
         hint = " It looks like sigma_tot: sigma_pred leaves out the unit noise of the labels."
     elif ratio < 0.3:
-        hint = (" The widths look untrained (the layers start at log variance -9): train longer"
-                " or with a larger learning rate, and predict with many draws.")
+        hint = (
+            " The widths look untrained (the layers start at log variance -9): train longer"
+            " or with a larger learning rate, and predict with many draws."
+        )
     else:
         hint = " Check that prior_sigma reaches the network and that the training converged."
     return False, (

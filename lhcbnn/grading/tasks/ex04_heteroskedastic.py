@@ -231,7 +231,8 @@ def _noise_figures(values: np.ndarray) -> tuple[float, float]:
     quiet, noisy = _NOISE_X_EVAL < -1.0, _NOISE_X_EVAL > 1.0
     level = float(np.mean(learned / truth))
     contrast = float(
-        (learned[noisy].mean() / learned[quiet].mean()) / (truth[noisy].mean() / truth[quiet].mean())
+        (learned[noisy].mean() / learned[quiet].mean())
+        / (truth[noisy].mean() / truth[quiet].mean())
     )
     return level, contrast
 
