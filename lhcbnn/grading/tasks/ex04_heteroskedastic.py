@@ -220,9 +220,13 @@ def _noise_data(seed: int, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
 
 
 _NOISE_X_EVAL = np.linspace(-1.8, 1.8, 37)
-# Allowed deviations, set from 10 seeds of the reference solution (see NOISE_REFERENCE).
+# Allowed deviations at the claim of the task ("within 10% of the true noise"), checked against
+# 10 trainings of the reference solution (seeds 0-9 on 10 independent samples of 2000 points):
+# level 1.055 +- 0.011 (the BNN's sigma_stoch absorbs a little of the misfit of the mean),
+# contrast 0.928 +- 0.046; both bands lie at least 4 standard deviations from the reference.
+NOISE_REFERENCE = {"level": (1.055, 0.011), "contrast": (0.928, 0.046)}
 NOISE_LEVEL_TOLERANCE = 0.10  # mean of sigma_stoch / true noise within 1 +- this
-NOISE_CONTRAST_TOLERANCE = 0.25  # (noisy / quiet end, learned) / (same, true) within 1 +- this
+NOISE_CONTRAST_TOLERANCE = 0.30  # (noisy / quiet end, learned) / (same, true) within 1 +- this
 
 
 def _noise_figures(values: np.ndarray) -> tuple[float, float]:
