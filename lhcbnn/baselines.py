@@ -56,7 +56,7 @@ class DeterministicMLP(nn.Module):
     """Plain MLP of ``torch.nn.Linear`` layers with the BNN's output heads.
 
     Args:
-        n_in, n_out, hidden, heteroskedastic, activation: as for
+        n_in, n_out, hidden, heteroskedastic, activation, n_mixture: as for
             :class:`~lhcbnn.models.BayesianMLP`.
         dropout: if positive, an :class:`MCDropout` after every hidden activation.
     """
@@ -69,10 +69,11 @@ class DeterministicMLP(nn.Module):
         heteroskedastic: bool = False,
         activation: str = "relu",
         dropout: float = 0.0,
+        n_mixture: int = 0,
     ) -> None:
         super().__init__()
         hidden = _check_sizes(n_in, n_out, hidden)
-        self.head = OutputHead(n_out, heteroskedastic)
+        self.head = OutputHead(n_out, heteroskedastic, n_mixture)
         self.n_in, self.n_out = n_in, n_out
         widths = (n_in, *hidden, self.head.n_columns)
         layers: list[nn.Module] = []
