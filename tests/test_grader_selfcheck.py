@@ -218,6 +218,15 @@ WRONG_ANSWERS = {
         """,
             "unbiased",
         ),
+        (
+            "sigma_pred_of_line",
+            """
+            def sigma_pred_of_line(x, y, prior_sigma, x_eval, seed):
+                model = lb.BayesianMLP(1, 1, hidden=(), prior_sigma=prior_sigma).double()
+                return lb.predict(model, x_eval.reshape(-1, 1), n_samples=200).sigma_pred[:, 0]
+        """,
+            "untrained",
+        ),
     ],
     "ex04_heteroskedastic": [
         (
@@ -251,6 +260,14 @@ WRONG_ANSWERS = {
                 return (mean - truth) / (sigma_stoch + sigma_pred)
         """,
             "quadrature",
+        ),
+        (
+            "learn_noise",
+            """
+            def learn_noise(x, y, x_eval, seed):
+                return torch.full((len(x_eval),), 0.3, dtype=torch.float64)
+        """,
+            "constant width",
         ),
     ],
     "ex05_jet_regression": [
