@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_convergence  # noqa: E402
+import bench_flows  # noqa: E402
 import bench_notebooks  # noqa: E402
 import bench_peers  # noqa: E402
 import bench_quality  # noqa: E402
@@ -52,6 +53,7 @@ KEYS = (
     "book_seconds",
     "chapter_seconds",
     "grade_seconds_per_submission",
+    *(f"flow_nll_gap_{toy}_{model}" for toy in bench_flows.TOYS for model in bench_flows.MODELS),
 )
 """Keys every results file holds (a number, a mapping for ``chapter_seconds``, or null)."""
 
@@ -70,7 +72,23 @@ GOALS = {
     "book_seconds": "<= 600",
     "chapter_seconds": "each <= 120",
     "grade_seconds_per_submission": "<= 15",
+    **{
+        f"flow_nll_gap_{toy}_{model}": "(peer: reported)"
+        for toy in bench_flows.TOYS
+        for model in bench_flows.MODELS
+    },
+    "flow_nll_gap_wedge_lhcbnn": "<= 0.005, below every peer",
+    "flow_nll_gap_ring_lhcbnn": "<= 0.01, below every peer",
+    "flow_nll_gap_wedge_bayesian": "<= 0.02",
+    "flow_nll_gap_ring_bayesian": "(reported)",
+    **{
+        f"flow_seconds_to_0.02_{toy}_{model}": "(reported; ours first)"
+        for toy in bench_flows.TOYS
+        for model in bench_flows.MODELS
+    },
 }
+
+FLOW_PEERS = ("zuko_nsf", "zuko_realnvp", "freia")
 
 
 def goal_met(key: str, value: object) -> bool | None:
@@ -87,8 +105,28 @@ def goal_met(key: str, value: object) -> bool | None:
         "book_seconds": lambda v: v <= 600.0,
         "chapter_seconds": lambda v: max(v.values()) <= 120.0,
         "grade_seconds_per_submission": lambda v: v <= 15.0,
+        "flow_nll_gap_wedge_bayesian": lambda v: v <= 0.02,
     }
-    return checks[key](value) if key in checks else None
+    if key in checks:
+        return checks[key](value)
+    for toy, limit in (("wedge", 0.005), ("ring", 0.01)):
+        if key == f"flow_nll_gap_{toy}_lhcbnn":
+            return value <= limit
+    return None
+
+
+def flow_goals_met(values: dict[str, object]) -> dict[str, bool | None]:
+    """The flow goals that compare with the peers of the same run: ours below every peer."""
+    met: dict[str, bool | None] = {}
+    for toy, limit in (("wedge", 0.005), ("ring", 0.01)):
+        ours = values.get(f"flow_nll_gap_{toy}_lhcbnn")
+        peers = [values.get(f"flow_nll_gap_{toy}_{peer}") for peer in FLOW_PEERS]
+        if ours is None:
+            met[f"flow_nll_gap_{toy}_lhcbnn"] = None
+            continue
+        ahead = all(peer is None or ours < peer for peer in peers)
+        met[f"flow_nll_gap_{toy}_lhcbnn"] = ours <= limit and ahead
+    return met
 
 
 def machine_info(threads: int, argv: list[str]) -> dict[str, object]:
@@ -300,6 +338,55 @@ def run_grading(results: Results) -> None:
         results.set("grade_seconds_per_submission", seconds)
 
 
+def run_flows(
+    results: Results,
+    quick: bool,
+    threads: int,
+    clock: str = "wall",
+    measured: list[Path] | None = None,
+) -> None:
+    """``flow_nll_gap_*`` and ``flow_seconds_to_0.02_*``: every flow, same budget, one run.
+
+    With ``measured`` (output files of ``bench_flows.py``, one per toy or one for both) the
+    figures are taken from those runs instead of measuring again.
+    """
+    seconds = 1.0 if quick else 60.0
+    if measured:
+        comparison: dict[str, object] = {}
+        for path in measured:
+            document = json.loads(Path(path).read_text())
+            seconds, clock, threads = document["seconds"], document["clock"], document["threads"]
+            for toy, entries in document["toys"].items():
+                comparison.setdefault(toy, {}).update(entries)
+            results.details.setdefault("flows_runs", []).append(
+                {key: value for key, value in document.items() if key != "toys"}
+            )
+    else:
+        n_val = 5_000 if quick else 100_000
+        comparison = bench_flows.compare(seconds, log=_log, clock=clock, n_val=n_val)
+    results.details["flows"] = {
+        "budget_seconds": seconds,
+        "clock": clock,
+        "threads": threads,
+        "setup": bench_flows.__doc__.split("\n\n")[1],
+        "toys": comparison,
+    }
+    for toy, entries in comparison.items():
+        for model in bench_flows.MODELS:
+            entry = entries[model]
+            key = f"flow_nll_gap_{toy}_{model}"
+            if entry["gap"] is None:
+                results.missing(key, f"{model}: {entry['status']}")
+            else:
+                results.set(key, entry["gap"])
+            results.extra[f"flow_seconds_to_0.02_{toy}_{model}"] = entry.get("seconds_to_target")
+            results.extra[f"flow_steps_{toy}_{model}"] = entry.get("steps")
+
+
+SECTIONS = ("steps", "convergence", "quality", "book", "grading", "flows")
+"""Sections of a run, in order; ``--only`` picks some and updates just their keys."""
+
+
 def _format(value: object) -> str:
     if value is None:
         return "null"
@@ -313,13 +400,17 @@ def _format(value: object) -> str:
 def table(results: Results, quick: bool = False) -> str:
     """Markdown table: figure, value, goal, met (not judged for a quick run)."""
     rows = ["| figure | value | goal | met |", "| --- | --- | --- | --- |"]
+    flow_met = flow_goals_met({**results.values, **results.extra})
     ordered = list(KEYS)
     ordered.insert(ordered.index("pull_std"), "sigma_stoch_rel_error_max")
+    ordered += [key for key in GOALS if key.startswith("flow_seconds") and key in results.extra]
     if "vblinear_step_ratio_1_thread" in results.extra:
         ordered.insert(1, "vblinear_step_ratio_1_thread")
     for key in ordered:
         value = results.extra.get(key) if key not in results.values else results.values[key]
         met = goal_met(key, value)
+        if key in flow_met:
+            met = flow_met[key]
         mark = {True: "yes", False: "**no**", None: ""}[met]
         if quick and met is not None:
             mark = "(quick run: not judged)"
@@ -329,7 +420,7 @@ def table(results: Results, quick: bool = False) -> str:
             shown += f" (quartiles {spread['q1']:.2f}-{spread['q3']:.2f})"
         if value is None and key in results.reasons:
             shown = f"null ({results.reasons[key]})"
-        rows.append(f"| `{key}` | {shown} | {GOALS[key]} | {mark} |")
+        rows.append(f"| `{key}` | {shown} | {GOALS.get(key, '')} | {mark} |")
     return "\n".join(rows)
 
 
@@ -342,6 +433,51 @@ def update_readme(text: str, readme: Path) -> None:
     before = content.split(start)[0]
     after = content.split(end, 1)[1]
     readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
+
+
+SECTION_PREFIXES = {
+    "steps": ("vblinear_step_ratio", "peer_step_ratio"),
+    "convergence": ("time_to_nll",),
+    "quality": ("sigma_stoch", "pull_std", "sigma_pred_slope"),
+    "book": ("book_seconds", "chapter_seconds"),
+    "grading": ("grade_seconds",),
+    "flows": ("flow_",),
+}
+DETAIL_NAMES = {
+    "steps": "steps",
+    "convergence": "time_to_nll",
+    "quality": "quality",
+    "book": "book",
+    "grading": "grading",
+    "flows": "flows",
+}
+
+
+def _merge_previous(results: Results, out: Path, sections: tuple[str, ...]) -> None:
+    """``--only``: keep every figure of the previous results file outside ``sections``."""
+    if not out.exists():
+        return
+    previous = json.loads(out.read_text())
+    mine = tuple(prefix for name in sections for prefix in SECTION_PREFIXES[name])
+    for key in KEYS:
+        if not key.startswith(mine) and key in previous:
+            results.values[key] = previous[key]
+            if key in previous.get("reasons", {}):
+                results.reasons[key] = previous["reasons"][key]
+    for key, value in previous.items():
+        if (
+            key in KEYS
+            or key.startswith(mine)
+            or key in ("goals", "goals_met", "reasons", "spread", "machine", "details", "mode")
+        ):
+            continue
+        results.extra.setdefault(key, value)
+    for key, value in previous.get("spread", {}).items():
+        if not key.startswith(mine):
+            results.spread.setdefault(key, value)
+    for name, detail in previous.get("details", {}).items():
+        if name not in (DETAIL_NAMES[section] for section in sections):
+            results.details.setdefault(name, detail)
 
 
 def _check_finite(results: Results) -> None:
@@ -360,7 +496,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results JSON file")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     parser.add_argument("--skip-book", action="store_true", help="do not execute the book")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated sections ({', '.join(SECTIONS)}): run just these and update "
+        "only their keys in the existing results file",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="flows: budget in wall time (default) or this process's CPU time (shared machine)",
+    )
+    parser.add_argument(
+        "--flows-from",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="take the flows figures from these bench_flows.py output files",
+    )
     args = parser.parse_args(argv)
+    sections = SECTIONS if args.only is None else tuple(args.only.split(","))
+    unknown = [name for name in sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     out = args.out
@@ -380,20 +539,30 @@ def main(argv: list[str] | None = None) -> int:
         f"load {machine['load_average_start']}"
     )
     results = Results()
-    _log("step time (VBLinear vs nn.Linear and the peers)")
-    run_steps(results, args.quick)
-    _log("time to a held-out NLL (ours vs bayesian-torch)")
-    run_convergence(results, args.quick)
-    _log("quality against truth on the regression toy")
-    run_quality(results, args.quick)
-    if args.skip_book:
-        for key in ("book_seconds", "chapter_seconds"):
-            results.missing(key, "--skip-book")
-    else:
-        _log("executing the book")
-        run_book(results, args.quick, args.threads)
-    _log("grading one submission")
-    run_grading(results)
+    if "steps" in sections:
+        _log("step time (VBLinear vs nn.Linear and the peers)")
+        run_steps(results, args.quick)
+    if "convergence" in sections:
+        _log("time to a held-out NLL (ours vs bayesian-torch)")
+        run_convergence(results, args.quick)
+    if "quality" in sections:
+        _log("quality against truth on the regression toy")
+        run_quality(results, args.quick)
+    if "book" in sections:
+        if args.skip_book:
+            for key in ("book_seconds", "chapter_seconds"):
+                results.missing(key, "--skip-book")
+        else:
+            _log("executing the book")
+            run_book(results, args.quick, args.threads)
+    if "grading" in sections:
+        _log("grading one submission")
+        run_grading(results)
+    if "flows" in sections:
+        _log("flows side by side (ours, Bayesian, zuko NSF and RealNVP, FrEIA)")
+        run_flows(results, args.quick, args.threads, args.clock, args.flows_from)
+    if args.only is not None:
+        _merge_previous(results, out, sections)
     _check_finite(results)
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     machine["total_seconds"] = time.perf_counter() - started
@@ -403,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
         **results.extra,
         "goals": GOALS,
         "goals_met": {
-            key: goal_met(key, results.values.get(key, results.extra.get(key))) for key in GOALS
+            **{
+                key: goal_met(key, results.values.get(key, results.extra.get(key))) for key in GOALS
+            },
+            **flow_goals_met({**results.values, **results.extra}),
         },
         "reasons": results.reasons,
         "spread": results.spread,

@@ -46,6 +46,7 @@ __all__ = [
     "spread_against_mean",
     "spread_by_training_size",
     "reliability_diagram",
+    "sigma_pred_against_trainings",
 ]
 
 # Okabe-Ito palette (Okabe and Ito, "Color Universal Design", 2008).
@@ -365,3 +366,43 @@ def reliability_diagram(diagrams: dict[str, object]) -> Figure:
     )
     legend(ax, loc="upper left")
     return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Chapters 3 and 4: sigma_pred against independent trainings, and against the training size.
+# ---------------------------------------------------------------------------------------
+def sigma_pred_against_trainings(
+    ax: Axes,
+    x: object,
+    study: object,
+    color: str = NETWORK_COLOR,
+    label: str = "network",
+    train_range: tuple[float, float] | None = None,
+) -> None:
+    r"""Claimed :math:`\sigma_\mathrm{pred}(x)` of :math:`K` independent trainings (solid),
+    the actual spread of their means (dotted) and their RMS error against the truth (black
+    dashed), on a logarithmic axis.
+
+    Args:
+        x: the evaluation points ``(n_points,)``.
+        study: a :class:`lhcbnn.validation.IndependentTrainings` with ``truth``.
+        train_range: shade this interval as the training range.
+    """
+    x_np = to_numpy(x)
+    if train_range is not None:
+        training_range(ax, *train_range)
+    ax.semilogy(
+        x_np, study.claimed, color=color, label=f"{label}: claimed $\\sigma_\\mathrm{{pred}}$"
+    )
+    ax.semilogy(
+        x_np, study.spread, color=color, linestyle=":", label=f"{label}: spread of the means"
+    )
+    ax.semilogy(
+        x_np,
+        study.rms_error,
+        color=TRUTH_COLOR,
+        linestyle="--",
+        linewidth=1.2,
+        label="RMS error against $f(x)$",
+    )
+    ax.set_xlabel("$x$")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IndependentTrainings", "independent_trainings"]
+__all__ = ["IndependentTrainings", "independent_trainings", "log_log_fit"]
 
 
 def _array(values: Any) -> np.ndarray:
@@ -122,6 +122,39 @@ class IndependentTrainings:
             row["coverage_2"] = self.coverage(2.0, mask)
         return row
 
+    def bootstrap(
+        self,
+        statistic: Callable[[IndependentTrainings], float],
+        n_resamples: int = 200,
+        seed: int = 0,
+    ) -> np.ndarray:
+        r"""The statistic on ``n_resamples`` bootstrap resamplings of the :math:`K` trainings.
+
+        Its standard deviation is the statistical uncertainty of a number measured from
+        :math:`K` independent trainings (for instance a ratio or a coverage), the seed spread
+        a check of that number must respect (chapter 4).
+
+        Args:
+            statistic: ``IndependentTrainings -> float``, e.g.
+                ``lambda s: s.summary(inside)["ratio"]``.
+            n_resamples: number of resamplings (with replacement) of the trainings.
+            seed: seed of the resampling.
+
+        Returns:
+            The ``(n_resamples,)`` values of the statistic.
+        """
+        if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 2:
+            raise ValueError(f"n_resamples must be an integer >= 2, got {n_resamples!r}")
+        rng = np.random.default_rng(seed)
+        values = []
+        for _ in range(n_resamples):
+            pick = rng.integers(0, self.n_trainings, self.n_trainings)
+            while np.unique(pick).size < 2:  # a resample needs two distinct trainings
+                pick = rng.integers(0, self.n_trainings, self.n_trainings)
+            resampled = IndependentTrainings(self.means[pick], self.sigma_pred[pick], self.truth)
+            values.append(float(statistic(resampled)))
+        return np.asarray(values)
+
     def table(self, regions: Mapping[str, np.ndarray | None]) -> str:
         """A printable table of :meth:`summary` for named regions (masks)."""
         header = f"{'region':>22s} {'sigma_pred':>10s} {'spread':>8s} {'ratio':>6s}"
@@ -185,3 +218,26 @@ def independent_trainings(
     if truth_array is not None and truth_array.shape != means[0].shape:
         raise ValueError(f"truth has {truth_array.size} points, the predictions {means[0].size}")
     return IndependentTrainings(np.stack(means), np.stack(widths), truth_array)
+
+
+def log_log_fit(x: Any, y: Any, y_error: Any) -> tuple[float, float, float, float]:
+    r"""Error-weighted straight-line fit :math:`\log y = a + b\log x`.
+
+    The error of :math:`\log y` is ``y_error / y``; the fit minimises the weighted
+    :math:`\chi^2`, and the parameter errors are scaled by :math:`\sqrt{\chi^2/\mathrm{ndf}}`
+    when that exceeds one (scatter beyond the error bars).
+
+    Returns:
+        ``(slope, slope_error, intercept, chi2_per_ndf)``.
+    """
+    log_x, y_np, error_np = np.log(_array(x)), _array(y), _array(y_error)
+    if np.any(error_np <= 0) or np.any(y_np <= 0):
+        raise ValueError("log_log_fit needs positive values and positive errors")
+    if log_x.size < 3:
+        raise ValueError("log_log_fit needs at least three points")
+    sigma = error_np / y_np
+    (slope, intercept), cov = np.polyfit(log_x, np.log(y_np), 1, w=1 / sigma, cov="unscaled")
+    residual = (np.log(y_np) - (intercept + slope * log_x)) / sigma
+    chi2_ndf = float((residual**2).sum() / (log_x.size - 2))
+    scale = max(1.0, chi2_ndf)
+    return float(slope), float(np.sqrt(cov[0, 0] * scale)), float(intercept), chi2_ndf

@@ -118,3 +118,29 @@ def test_independent_trainings_rejects_bad_predictions() -> None:
         lb.validation.independent_trainings(lambda s: (np.zeros(3 + s), np.ones(3 + s)), 2)
     with pytest.raises(ValueError, match="truth"):
         lb.validation.independent_trainings(lambda s: good, 2, truth=np.zeros(4))
+
+
+def test_bootstrap_gives_the_statistical_spread_of_a_measured_ratio() -> None:
+    study = _gaussian_study(claimed=0.1, k=10, n=40)
+    ratios = study.bootstrap(lambda s: s.summary()["ratio"], n_resamples=300, seed=1)
+    again = study.bootstrap(lambda s: s.summary()["ratio"], n_resamples=300, seed=1)
+    assert np.array_equal(ratios, again) and ratios.shape == (300,)
+    # ten trainings measure a spread to about 1/sqrt(2 * 9 * 40) per point, averaged over 40
+    assert 0.01 < ratios.std() < 0.1
+    with pytest.raises(ValueError, match="n_resamples"):
+        study.bootstrap(lambda s: 0.0, n_resamples=1)
+
+
+def test_log_log_fit_recovers_a_power_law_and_its_error() -> None:
+    n = np.array([1e3, 2e3, 4e3, 8e3, 16e3])
+    rng = np.random.default_rng(3)
+    slopes, errors = [], []
+    for _ in range(400):
+        y = 2.0 * n**-0.4 * (1 + 0.05 * rng.normal(size=n.size))
+        slope, error, _, _ = lb.validation.log_log_fit(n, y, 0.05 * y)
+        slopes.append(slope)
+        errors.append(error)
+    assert abs(np.mean(slopes) + 0.4) < 0.005
+    assert abs(np.std(slopes) / np.mean(errors) - 1) < 0.25  # the quoted error is the scatter
+    with pytest.raises(ValueError, match="positive"):
+        lb.validation.log_log_fit(n, -n, n)

@@ -204,8 +204,109 @@ PULLS = Task(
 )
 
 
+# ---------------------------------------------------------------- learn_noise (trained)
+# The student trains a heteroskedastic network on data with a noise the grader keeps to
+# itself (not the toy's, so that the toy's sigma(x) cannot be returned), and returns the learned
+# sigma_stoch. Graded by outcome against the true noise: its level and its contrast.
+def true_noise(x):
+    r"""The grader's noise, :math:`\sigma(x) = 0.1 + 0.1\,(x + 2)`: 0.1 to 0.5 on [-2, 2]."""
+    return 0.1 + 0.1 * (np.asarray(x, float) + 2.0)
+
+
+def _noise_data(seed: int, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2.0, 2.0, (n, 1))
+    return x, np.sin(1.5 * x) + true_noise(x) * rng.normal(size=(n, 1))
+
+
+_NOISE_X_EVAL = np.linspace(-1.8, 1.8, 37)
+# Allowed deviations at the claim of the task ("within 10% of the true noise"), checked against
+# 10 trainings of the reference solution (seeds 0-9 on 10 independent samples of 2000 points):
+# level 1.055 +- 0.011 (the BNN's sigma_stoch absorbs a little of the misfit of the mean),
+# contrast 0.928 +- 0.046; both bands lie at least 4 standard deviations from the reference.
+NOISE_REFERENCE = {"level": (1.055, 0.011), "contrast": (0.928, 0.046)}
+NOISE_LEVEL_TOLERANCE = 0.10  # mean of sigma_stoch / true noise within 1 +- this
+NOISE_CONTRAST_TOLERANCE = 0.30  # (noisy / quiet end, learned) / (same, true) within 1 +- this
+
+
+def _noise_figures(values: np.ndarray) -> tuple[float, float]:
+    learned = np.asarray(values, float).reshape(-1)
+    truth = true_noise(_NOISE_X_EVAL)
+    quiet, noisy = _NOISE_X_EVAL < -1.0, _NOISE_X_EVAL > 1.0
+    level = float(np.mean(learned / truth))
+    contrast = float(
+        (learned[noisy].mean() / learned[quiet].mean())
+        / (truth[noisy].mean() / truth[quiet].mean())
+    )
+    return level, contrast
+
+
+def _noise_judge(args, values):
+    got = np.asarray(values[0], float).reshape(-1)
+    if got.shape != _NOISE_X_EVAL.shape:
+        return False, f"returned {got.size} values, expected one per point of x_eval (37)"
+    if np.any(got <= 0):
+        return False, "sigma_stoch must be positive"
+    level, contrast = _noise_figures(got)
+    problems = []
+    if abs(level - 1) > NOISE_LEVEL_TOLERANCE:
+        hint = ""
+        squared = _noise_figures(true_noise(_NOISE_X_EVAL) ** 2)[0]
+        if abs(level - squared) < 0.3 * squared:
+            hint = " (it looks like a variance: return the standard deviation)"
+        problems.append(
+            f"sigma_stoch is on average {level:.2f} times the true noise "
+            f"(allowed 1 +- {NOISE_LEVEL_TOLERANCE}){hint}"
+        )
+    if abs(contrast - 1) > NOISE_CONTRAST_TOLERANCE:
+        hint = ""
+        if abs(contrast - 1 / 3) < 0.1:  # a constant width
+            hint = " (a constant width: the network must predict log sigma^2 for every x)"
+        problems.append(
+            f"the learned noise grows across the range by {contrast:.2f} times the true "
+            f"growth (allowed 1 +- {NOISE_CONTRAST_TOLERANCE}){hint}"
+        )
+    return (not problems), "; ".join(problems)
+
+
+def _noise_cases() -> list[Case]:
+    cases = []
+    for seed, label in ((20405, "2000 points, noise from 0.1 to 0.5"), (20406, "another sample")):
+        x, y = _noise_data(seed)
+        cases.append(Case((Tensor(x), Tensor(y), Tensor(_NOISE_X_EVAL), 0), label))
+    return cases
+
+
+def _constant_width(x, y, x_eval, seed):
+    residual = np.asarray(y, float)[:, 0] - np.sin(1.5 * np.asarray(x, float)[:, 0])
+    return np.full(np.size(x_eval), residual.std())
+
+
+LEARN_NOISE = Task(
+    function="learn_noise",
+    points=3,
+    title="train a heteroskedastic BNN until sigma_stoch matches the true noise",
+    cases=_noise_cases,
+    reference=lambda x, y, x_eval, seed: true_noise(x_eval),
+    judge=_noise_judge,
+    partial=True,
+    mistakes=(
+        Mistake("a constant width: the noise depends on x", _constant_width),
+        Mistake(
+            "return the standard deviation, not the variance",
+            lambda x, y, x_eval, seed: true_noise(x_eval) ** 2,
+        ),
+        Mistake(
+            "return sigma, not log sigma^2",
+            lambda x, y, x_eval, seed: np.abs(2 * np.log(true_noise(x_eval))),
+        ),
+    ),
+    forbidden=(),
+)
+
+
 EXERCISE = Exercise(
     name="ex04_heteroskedastic",
     title="Exercise 4: heteroskedastic regression and two uncertainties",
-    tasks=(NLL, SIGMA_STOCH, SIGMA_PRED, PULLS),
+    tasks=(NLL, SIGMA_STOCH, SIGMA_PRED, PULLS, LEARN_NOISE),
 )
