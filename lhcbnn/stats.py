@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
+from lhcbnn._validate import positive_number
+
 __all__ = [
     "Nuisance",
     "FitResult",
@@ -374,8 +376,7 @@ class BinnedLikelihood:
 
         The edges are found by bracketing outward from ``mu_hat`` and Brent's method.
         """
-        if not threshold > 0:
-            raise ValueError(f"threshold must be positive, got {threshold}")
+        threshold = positive_number(threshold, "threshold")
         best_fit = self.fit(fixed_nuisances)
         mu_hat = best_fit.mu_hat
         low, high = self.mu_bounds
@@ -440,8 +441,7 @@ class BinnedLikelihood:
 
     def scaled(self, factor: float) -> BinnedLikelihood:
         """The model for ``factor`` times the integrated luminosity (templates, data scaled)."""
-        if not factor > 0:
-            raise ValueError(f"luminosity factor must be positive, got {factor}")
+        factor = positive_number(factor, "luminosity factor")
         return BinnedLikelihood(
             factor * self.signal,
             factor * self.background,
