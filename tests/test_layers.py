@@ -281,4 +281,3 @@ def test_prior_sigma_accepts_numpy_scalars_and_0d_tensors() -> None:
     for bad, error in ((np.float32(-1.0), ValueError), ("0.5", TypeError), (True, TypeError)):
         with pytest.raises(error, match="prior_sigma"):
             lb.VBLinear(2, 2, prior_sigma=bad)
-
