@@ -6,6 +6,7 @@ Usage::
     python benchmarks/run.py --quick         # smoke run (small sizes, under a minute)
     python benchmarks/run.py --threads 1     # another thread count (default 2)
     python benchmarks/run.py --readme        # also put the table into benchmarks/README.md
+    python benchmarks/run.py --only convergence   # one part (results in a temporary file)
 
 Prints a table with the goals beside the figures and writes a JSON file (default
 ``benchmarks/results.json``; with ``--quick`` a file in the temporary folder). Every key
@@ -22,7 +23,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +46,7 @@ KEYS = (
     "peer_step_ratio_bayesian_torch",
     "peer_step_ratio_torchbnn",
     "time_to_nll_ratio_bayesian_torch",
+    "time_to_nll_ratio_torchbnn",
     "sigma_stoch_rel_error",
     "pull_std",
     "sigma_pred_slope",
@@ -53,9 +54,26 @@ KEYS = (
     "chapter_seconds",
     "grade_seconds_per_submission",
 )
-"""Keys every results file holds (a number, a mapping for ``chapter_seconds``, or null)."""
+"""Keys every results file holds: a number, a mapping for ``chapter_seconds``, a censored
+value ``{"value": x, "censored": true, "bound": "<=" or ">="}`` for a time-to-NLL ratio
+whose median run never reached the target, or null."""
 
 NOT_INSTALLED = "{name} is not installed: pip install --no-deps -r benchmarks/requirements.txt"
+
+PARTS = ("steps", "convergence", "quality", "book", "grading")
+"""The parts of a run, for ``--only``."""
+
+PART_KEYS = {
+    "steps": (
+        "vblinear_step_ratio",
+        "peer_step_ratio_bayesian_torch",
+        "peer_step_ratio_torchbnn",
+    ),
+    "convergence": ("time_to_nll_ratio_bayesian_torch", "time_to_nll_ratio_torchbnn"),
+    "quality": ("sigma_stoch_rel_error", "pull_std", "sigma_pred_slope"),
+    "grading": ("grade_seconds_per_submission",),
+}
+"""The keys each part measures (the book's keys are handled with ``--skip-book``)."""
 
 GOALS = {
     "vblinear_step_ratio": "<= 2.0",
@@ -63,6 +81,7 @@ GOALS = {
     "peer_step_ratio_bayesian_torch": "(none: < 1 is faster per step)",
     "peer_step_ratio_torchbnn": "(none: < 1 is faster per step)",
     "time_to_nll_ratio_bayesian_torch": "< 1",
+    "time_to_nll_ratio_torchbnn": "< 1",
     "sigma_stoch_rel_error": "<= 0.05",
     "sigma_stoch_rel_error_max": "(reported)",
     "pull_std": "1 +- 0.05",
@@ -74,13 +93,20 @@ GOALS = {
 
 
 def goal_met(key: str, value: object) -> bool | None:
-    """Whether ``value`` meets the goal of ``key`` (None: no goal or no value)."""
+    """Whether ``value`` meets the goal of ``key`` (None: no goal, no value, or a censored
+    value on the wrong side of the goal, which can then not be judged)."""
     if value is None:
         return None
+    if isinstance(value, dict) and value.get("censored"):
+        bound, number = value["bound"], float(value["value"])
+        met = goal_met(key, number)
+        # "<= x" settles a "< 1" goal only when x meets it; ">= x" only when x misses it.
+        return met if (bound == "<=" and met) or (bound == ">=" and met is False) else None
     checks = {
         "vblinear_step_ratio": lambda v: v <= 2.0,
         "vblinear_step_ratio_1_thread": lambda v: v <= 2.0,
         "time_to_nll_ratio_bayesian_torch": lambda v: v < 1.0,
+        "time_to_nll_ratio_torchbnn": lambda v: v < 1.0,
         "sigma_stoch_rel_error": lambda v: v <= 0.05,
         "pull_std": lambda v: abs(v - 1.0) <= 0.05,
         "sigma_pred_slope": lambda v: abs(v + 0.5) <= 0.1,
@@ -208,46 +234,53 @@ def run_steps(results: Results, quick: bool) -> None:
             results.missing(key, NOT_INSTALLED.format(name=name))
 
 
+PEER_KEYS = {"bayesian-torch": "bayesian_torch", "torchbnn": "torchbnn"}
+
+
 def run_convergence(results: Results, quick: bool) -> None:
-    """``time_to_nll_ratio_bayesian_torch``: ratio of the median wall times over seeds."""
-    key = "time_to_nll_ratio_bayesian_torch"
-    if not bench_peers.peer_version("bayesian-torch"):
-        results.missing(key, NOT_INSTALLED.format(name="bayesian-torch"))
+    """``time_to_nll_ratio_<peer>``: ratio of the median wall times over seeds, every peer
+    in the same run, interleaved with ours; capped by steps, censored runs reported so."""
+    peers = tuple(name for name in bench_peers.PEERS if bench_peers.peer_version(name))
+    for name in bench_peers.PEERS:
+        if name not in peers:
+            results.missing(f"time_to_nll_ratio_{PEER_KEYS[name]}", NOT_INSTALLED.format(name=name))
+    if not peers:
         return
     if quick:
         setup = bench_convergence.ConvergenceSetup(
-            n_train=5_000, n_val=2_000, eval_every=20, n_draws=5, margin=0.5, max_seconds=15.0
+            n_train=5_000, n_val=2_000, eval_every=20, n_draws=5, margin=0.5, max_steps=400
         )
         seeds: tuple[int, ...] = (0,)
     else:
-        setup = bench_convergence.ConvergenceSetup(margin=0.02, max_seconds=90.0)
+        setup = bench_convergence.ConvergenceSetup(margin=0.02, max_steps=10_000)
         seeds = (0, 1, 2)
-    comparison = bench_convergence.compare(setup, seeds)
+    comparison = bench_convergence.compare(setup, seeds, peers)
     results.details["time_to_nll"] = comparison
     summary = {}
-    for library in ("ours", "bayesian-torch"):
+    for library in ("ours", *peers):
         runs = [run for run in comparison["runs"] if run["library"] == library]
+        reached = [run["reached"] for run in runs]
         summary[library] = {
-            "median_seconds": statistics.median(run["seconds"] for run in runs),
-            "median_steps": statistics.median(run["steps"] for run in runs),
-            "reached": sum(run["reached"] for run in runs),
+            "median_seconds": bench_convergence.censored_median(
+                [run["seconds"] for run in runs], reached
+            ),
+            "median_steps": bench_convergence.censored_median(
+                [float(run["steps"]) for run in runs], reached
+            ),
+            "reached": sum(reached),
             "runs": len(runs),
         }
-    results.details["time_to_nll"]["summary"] = summary
-    ours, theirs = summary["ours"], summary["bayesian-torch"]
-    if ours["reached"] < ours["runs"] / 2:
-        results.missing(key, f"our network reached the target NLL in only {ours['reached']} runs")
-        return
-    ratio = ours["median_seconds"] / theirs["median_seconds"]
-    results.set(key, ratio)
-    results.extra["time_to_nll_steps_ratio_bayesian_torch"] = (
-        ours["median_steps"] / theirs["median_steps"]
-    )
-    if theirs["reached"] < theirs["runs"]:
-        results.details["time_to_nll"]["note"] = (
-            "bayesian-torch did not reach the target in every run; its time is counted as the "
-            "time limit, so the ratio is an upper bound"
-        )
+    comparison["summary"] = summary
+    for peer in peers:
+        key = f"time_to_nll_ratio_{PEER_KEYS[peer]}"
+        ours, theirs = summary["ours"], summary[peer]
+        ratio = bench_convergence.time_ratio(ours["median_seconds"], theirs["median_seconds"])
+        if ratio is None:
+            results.missing(key, f"neither ours nor {peer} reached the target NLL")
+            continue
+        results.set(key, ratio)
+        steps = bench_convergence.time_ratio(ours["median_steps"], theirs["median_steps"])
+        results.extra[f"time_to_nll_steps_ratio_{PEER_KEYS[peer]}"] = steps
 
 
 def run_quality(results: Results, quick: bool) -> None:
@@ -303,6 +336,9 @@ def run_grading(results: Results) -> None:
 def _format(value: object) -> str:
     if value is None:
         return "null"
+    if isinstance(value, dict) and "censored" in value:
+        shown = _format(float(value["value"]))
+        return f"{value['bound']} {shown} (censored)" if value["censored"] else shown
     if isinstance(value, dict):
         return ", ".join(f"{name} {seconds:.0f}" for name, seconds in value.items())
     if isinstance(value, float):
@@ -323,6 +359,8 @@ def table(results: Results, quick: bool = False) -> str:
         mark = {True: "yes", False: "**no**", None: ""}[met]
         if quick and met is not None:
             mark = "(quick run: not judged)"
+        elif met is None and isinstance(value, dict) and value.get("censored"):
+            mark = "(censored: cannot be judged)"
         shown = _format(value)
         if key in results.spread:
             spread = results.spread[key]
@@ -347,7 +385,10 @@ def update_readme(text: str, readme: Path) -> None:
 def _check_finite(results: Results) -> None:
     for key in KEYS:
         value = results.values[key]
-        numbers = value.values() if isinstance(value, dict) else [value]
+        if isinstance(value, dict) and "censored" in value:
+            numbers = [value["value"]]
+        else:
+            numbers = value.values() if isinstance(value, dict) else [value]
         if value is not None and not all(math.isfinite(float(v)) for v in numbers):
             raise FloatingPointError(f"{key} is not finite: {value!r}")
 
@@ -360,14 +401,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results JSON file")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     parser.add_argument("--skip-book", action="store_true", help="do not execute the book")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the results go to a temporary file by default",
+    )
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.only and args.readme:
+        parser.error("--readme needs a full run (no --only)")
     out = args.out
     if out is None:
+        partial = "quick" if args.quick else "partial" if args.only else ""
         out = (
-            Path(tempfile.gettempdir()) / "lhcbnn-benchmarks-quick.json"
-            if args.quick
+            Path(tempfile.gettempdir()) / f"lhcbnn-benchmarks-{partial}.json"
+            if partial
             else HERE / "results.json"
         )
     torch.set_num_threads(args.threads)
@@ -380,25 +430,34 @@ def main(argv: list[str] | None = None) -> int:
         f"load {machine['load_average_start']}"
     )
     results = Results()
-    _log("step time (VBLinear vs nn.Linear and the peers)")
-    run_steps(results, args.quick)
-    _log("time to a held-out NLL (ours vs bayesian-torch)")
-    run_convergence(results, args.quick)
-    _log("quality against truth on the regression toy")
-    run_quality(results, args.quick)
-    if args.skip_book:
+    parts = set(args.only or PARTS)
+    if "steps" in parts:
+        _log("step time (VBLinear vs nn.Linear and the peers)")
+        run_steps(results, args.quick)
+    if "convergence" in parts:
+        _log("time to a held-out NLL (ours vs each peer)")
+        run_convergence(results, args.quick)
+    if "quality" in parts:
+        _log("quality against truth on the regression toy")
+        run_quality(results, args.quick)
+    if args.skip_book or "book" not in parts:
         for key in ("book_seconds", "chapter_seconds"):
-            results.missing(key, "--skip-book")
+            results.missing(key, "--skip-book" if args.skip_book else "not in --only")
     else:
         _log("executing the book")
         run_book(results, args.quick, args.threads)
-    _log("grading one submission")
-    run_grading(results)
+    if "grading" in parts:
+        _log("grading one submission")
+        run_grading(results)
+    for part, keys in PART_KEYS.items():
+        if part not in parts:
+            for key in keys:
+                results.missing(key, f"not run (--only {' '.join(sorted(parts))})")
     _check_finite(results)
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     machine["total_seconds"] = time.perf_counter() - started
     document = {
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if args.quick else "partial" if args.only else "full",
         **results.values,
         **results.extra,
         "goals": GOALS,

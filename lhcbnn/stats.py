@@ -1,7 +1,8 @@
 """Binned Poisson likelihoods with Gaussian-constrained nuisance parameters (chapter 1).
 
 The model is the one every LHC counting analysis starts from (see e.g. the HistFactory
-note, CERN-OPEN-2012-016, and A. Butter's seed talk): in bin ``i`` the expected count is
+note, Cranmer et al., CERN-OPEN-2012-016; chapter 1 of the book): in bin ``i`` the
+expected count is
 
     lambda_i(mu, nu) = mu * s_i * prod_k (1 + delta^s_ki)^nu_k + b_i * prod_k (1 + delta^b_ki)^nu_k,
 
