@@ -1,7 +1,8 @@
 r"""Wall time to a fixed held-out NLL on the regression toy: ours against each peer.
 
 All networks (ours, bayesian-torch, torchbnn) are 1-64-64-2 heteroskedastic MLPs (mean and
-log variance out), trained with the same loop: Adam, constant learning rate, shuffled mini-batches, loss per batch
+log variance out), trained with the same loop: Adam, constant learning rate, shuffled
+mini-batches, loss per batch
 
 .. math:: \frac1B\sum_{i\in\text{batch}} -\log\mathcal N(t_i\mid m_i, \sigma_i^2)
           + \frac{\mathrm{KL}}{N_\text{train}},

@@ -124,7 +124,7 @@ def torchbnn_mlp(widths: Sequence[int]) -> nn.Sequential:
 
     torchbnn's ``reset_parameters`` starts every width at ``prior_sigma`` (here 1, the
     prior of every library), as its README's networks do; the means start uniform in
-    :math:`\pm 1/\sqrt{\text{fan-in}}`.
+    ``+- 1/sqrt(fan_in)``.
     """
     import torchbnn
 
