@@ -424,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     raw_argv = sys.argv if argv is None else ["benchmarks/run.py", *argv]
     machine = machine_info(args.threads, raw_argv)
+    mode = "quick" if args.quick else "partial" if args.only else "full"
     _log(
-        f"lhcbnn benchmarks ({'quick' if args.quick else 'full'}): torch {torch.__version__}, "
+        f"lhcbnn benchmarks ({mode}): torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {machine['cpu_model']} x {machine['cores']} cores, "
         f"load {machine['load_average_start']}"
     )
@@ -457,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     machine["total_seconds"] = time.perf_counter() - started
     document = {
-        "mode": "quick" if args.quick else "partial" if args.only else "full",
+        "mode": mode,
         **results.values,
         **results.extra,
         "goals": GOALS,
