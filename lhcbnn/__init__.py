@@ -5,7 +5,7 @@ losses and predictive uncertainties of the chapters, data with known truth, and 
 autograder of the exercises.
 """
 
-from lhcbnn import conjugate, losses
+from lhcbnn import checks, conjugate, losses, validation
 from lhcbnn.baselines import DeepEnsemble, DeterministicMLP, MCDropout, MCDropoutMLP
 from lhcbnn.device import as_tensor, device, seed_everything
 from lhcbnn.layers import (
@@ -36,6 +36,7 @@ __all__ = [
     "RegressionMLP",
     "VBLinear",
     "as_tensor",
+    "checks",
     "conjugate",
     "data",
     "device",
@@ -50,6 +51,7 @@ __all__ = [
     "pulls",
     "seed_everything",
     "train",
+    "validation",
 ]
 
 

@@ -277,7 +277,12 @@ def test_every_known_mistake_differs_from_the_truth(name: str) -> None:
                     wrong = _as_tuple(mistake.wrong(*[plain(a) for a in case.args]))
                 except Exception:  # noqa: BLE001, S112 - the mistake model does not apply
                     continue
-                right = _as_tuple(task.reference(*[plain(a) for a in case.args]))
+                args = [plain(a) for a in case.args]
+                if task.judge is not None:  # outcome-graded: the judge must reject it
+                    if not task.judge(args, wrong)[0]:
+                        differs = True
+                    continue
+                right = _as_tuple(task.reference(*args))
                 if not _close(wrong, right, task.rtol, task.atol)[0]:
                     differs = True
             assert differs, f"{task.function}: mistake '{mistake.hint}' is never detected"

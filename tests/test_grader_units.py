@@ -115,6 +115,43 @@ def test_check_task_reports_the_students_error() -> None:
     assert not result.passed and "ZeroDivisionError" in result.message
 
 
+def _judged_task(partial: bool = False) -> Task:
+    """An outcome-graded task: the returned width must be within 10% of 1."""
+
+    def judge(args, values):  # noqa: ANN001, ANN202
+        width = float(values[0])
+        return abs(width - 1) <= 0.1, f"width {width:.3f}, allowed 1 +- 0.1"
+
+    cases = lambda: [Case((seed,), f"seed {seed}") for seed in range(4)]  # noqa: E731
+    return Task("w", 4, "w", cases, None, judge=judge, partial=partial)
+
+
+def test_a_judged_task_is_graded_by_its_outcome() -> None:
+    task = _judged_task()
+    good = [CaseOutcome("ok", (np.array(w),)) for w in (0.95, 1.0, 1.08, 0.91)]
+    assert check_task(task, task.cases(), good).points == 4
+    bad = good[:3] + [CaseOutcome("ok", (np.array(1.3),))]
+    result = check_task(task, task.cases(), bad)
+    assert result.points == 0 and "width 1.300" in result.message
+    nan = good[:3] + [CaseOutcome("ok", (np.array(np.nan),))]
+    assert check_task(task, task.cases(), nan).points == 0
+
+
+def test_partial_credit_counts_the_cases_that_pass() -> None:
+    task = _judged_task(partial=True)
+    outcomes = [CaseOutcome("ok", (np.array(w),)) for w in (1.0, 1.3, 1.0, 0.5)]
+    result = check_task(task, task.cases(), outcomes)
+    assert (result.points, result.passed) == (2, False)
+    assert result.message.startswith("2 of 4 cases passed")
+    stub = [CaseOutcome("not_implemented")] * 4
+    assert check_task(task, task.cases(), stub).points == 0
+
+
+def test_a_task_needs_a_reference_or_a_judge() -> None:
+    with pytest.raises(ValueError, match="reference or a judge"):
+        Task("f", 1, "f", lambda: [], None)
+
+
 def test_returned_values_become_float_arrays() -> None:
     torch = pytest.importorskip("torch")
     assert to_float_arrays(torch.ones(2, dtype=torch.float32), 1)[0].dtype == np.float64

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["toys", "jets", "amplitudes", "regression"]
+__all__ = ["toys", "jets", "zjets", "amplitudes", "regression"]
 
 
 def __getattr__(name: str) -> ModuleType:

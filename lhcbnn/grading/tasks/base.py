@@ -3,8 +3,14 @@
 A task is one function the student writes. The grader chooses the inputs (:class:`Case`),
 the runner calls the student's function on them in the sandbox, and :func:`check_task`
 compares what came back with :attr:`Task.reference` (float64 numpy, analytic truth) in the
-grader's process. A task scores its points only if every case agrees. When a case disagrees
+grader's process. A task scores its points only if every case agrees (or, with
+``partial=True``, its share of the points for the cases that agree). When a case disagrees
 and the value matches one of the task's known :class:`Mistake` s, the feedback names it.
+
+A task graded by its *outcome* (the student trains or measures something, so there is no
+single right array) sets :attr:`Task.judge` instead of comparing with the reference: the
+judge receives the case's arguments and the returned arrays and says whether the outcome is
+within the tolerance measured over many seeds of the reference solution.
 """
 
 from __future__ import annotations
@@ -74,18 +80,29 @@ class Task:
         rtol, atol: tolerance of the comparison (float64 inputs; float32 work passes too).
         forbidden: attribute names the definition may not use (the reference implementations
             in lhcbnn, which would answer the task without doing it).
+        judge: for an outcome-graded task, ``judge(args, values) -> (passed, message)``
+            decides a case from the arguments (as :func:`plain` gives them) and the returned
+            arrays; ``reference`` is then only used by the self-test and may be ``None``.
+        partial: score ``points * passed_cases // n_cases`` instead of all or nothing (for
+            tasks whose cases are independent).
     """
 
     function: str
     points: int
     title: str
     cases: Callable[[], Sequence[Case]]
-    reference: Callable[..., Any]
+    reference: Callable[..., Any] | None
     mistakes: Sequence[Mistake] = ()
     outputs: tuple[str, ...] = ("result",)
     rtol: float = 1e-5
     atol: float = 1e-8
     forbidden: tuple[str, ...] = ()
+    judge: Callable[[list[Any], tuple[np.ndarray, ...]], tuple[bool, str]] | None = None
+    partial: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reference is None and self.judge is None:
+            raise ValueError(f"task {self.function!r} needs a reference or a judge")
 
 
 @dataclass(frozen=True)
@@ -166,41 +183,63 @@ def _close(got: tuple[np.ndarray, ...], want: tuple[np.ndarray, ...], rtol: floa
     return True, ""
 
 
-def check_task(task: Task, cases: Sequence[Case], outcomes: Sequence[CaseOutcome]) -> TaskResult:
-    """Compare the student's results with the reference on every case."""
-
-    def fail(message: str) -> TaskResult:
-        return TaskResult(task.function, 0, task.points, False, message)
-
-    if len(outcomes) != len(cases):
-        return fail("the grader got no result for this task")
-    for number, (case, outcome) in enumerate(zip(cases, outcomes, strict=True), start=1):
-        where = f"case {number} of {len(cases)} ({case.label})"
-        if outcome.status == "missing":
-            return fail(f"no function named `{task.function}` was defined")
-        if outcome.status == "not_callable":
-            return fail(f"`{task.function}` is defined but is not a function")
-        if outcome.status == "not_implemented":
-            return fail("not implemented yet (the function still raises NotImplementedError)")
-        if outcome.status == "timeout":
-            return fail(f"{where}: {outcome.error or 'took too long'}")
-        if outcome.status == "not_run":
-            return fail(outcome.error or "the notebook did not run to the end")
-        if outcome.status != "ok":
-            return fail(f"{where}: raised {outcome.error}")
-        args = [plain(a) for a in case.args]
+def _check_case(task: Task, case: Case, outcome: CaseOutcome, where: str) -> str:
+    """An empty string when the case passes, else the feedback line for it."""
+    if outcome.status == "missing":
+        return f"no function named `{task.function}` was defined"
+    if outcome.status == "not_callable":
+        return f"`{task.function}` is defined but is not a function"
+    if outcome.status == "not_implemented":
+        return "not implemented yet (the function still raises NotImplementedError)"
+    if outcome.status == "timeout":
+        return f"{where}: {outcome.error or 'took too long'}"
+    if outcome.status == "not_run":
+        return outcome.error or "the notebook did not run to the end"
+    if outcome.status != "ok":
+        return f"{where}: raised {outcome.error}"
+    args = [plain(a) for a in case.args]
+    if task.judge is not None:
+        if len(outcome.values) != len(task.outputs):
+            return f"{where}: returned {len(outcome.values)} value(s), expected {len(task.outputs)}"
+        if not all(np.all(np.isfinite(v)) for v in outcome.values):
+            return f"{where}: contains NaN or infinity"
+        agree, problem = task.judge(args, outcome.values)
+    else:
         want = _as_tuple(task.reference(*args))
         agree, problem = _close(outcome.values, want, task.rtol, task.atol)
-        if agree:
+    if agree:
+        return ""
+    hint = ""
+    for mistake in task.mistakes:
+        try:
+            wrong = _as_tuple(mistake.wrong(*[plain(a) for a in case.args]))
+        except Exception:  # noqa: BLE001 - a mistake model that does not apply here
             continue
-        hint = ""
-        for mistake in task.mistakes:
-            try:
-                wrong = _as_tuple(mistake.wrong(*[plain(a) for a in case.args]))
-            except Exception:  # noqa: BLE001 - a mistake model that does not apply here
-                continue
-            if _close(outcome.values, wrong, task.rtol, task.atol)[0]:
-                hint = f" Hint: {mistake.hint}"
-                break
-        return fail(f"{where}: {problem}.{hint}")
-    return TaskResult(task.function, task.points, task.points, True, "passed")
+        if _close(outcome.values, wrong, task.rtol, task.atol)[0]:
+            hint = f" Hint: {mistake.hint}"
+            break
+    return f"{where}: {problem}.{hint}"
+
+
+# Statuses that stop the grading of a task at once: nothing further can pass.
+_FATAL = ("missing", "not_callable", "not_implemented", "not_run")
+
+
+def check_task(task: Task, cases: Sequence[Case], outcomes: Sequence[CaseOutcome]) -> TaskResult:
+    """Compare the student's results with the reference (or the judge) on every case."""
+    if len(outcomes) != len(cases) or not cases:
+        return TaskResult(task.function, 0, task.points, False, "the grader got no result")
+    problems: list[str] = []
+    for number, (case, outcome) in enumerate(zip(cases, outcomes, strict=True), start=1):
+        where = f"case {number} of {len(cases)} ({case.label})"
+        problem = _check_case(task, case, outcome, where)
+        if problem:
+            problems.append(problem)
+            if not task.partial or outcome.status in _FATAL:
+                return TaskResult(task.function, 0, task.points, False, problem)
+    if not problems:
+        return TaskResult(task.function, task.points, task.points, True, "passed")
+    n_passed = len(cases) - len(problems)
+    points = task.points * n_passed // len(cases)
+    message = f"{n_passed} of {len(cases)} cases passed; " + " ".join(problems)
+    return TaskResult(task.function, points, task.points, False, message)
