@@ -41,6 +41,11 @@ __all__ = [
     "training_range",
     "data_points",
     "legend",
+    "log_ratio_maps",
+    "roc_curves",
+    "spread_against_mean",
+    "spread_by_training_size",
+    "reliability_diagram",
 ]
 
 # Okabe-Ito palette (Okabe and Ito, "Color Universal Design", 2008).
@@ -230,3 +235,133 @@ def legend(ax: Axes, handles: Sequence[object] | None = None, **kwargs: object) 
         ax.legend(**options)
     else:
         ax.legend(handles=handles, **options)
+
+
+# ----------------------------------------------------------------- chapter 7: classification
+def log_ratio_maps(toy: object, model: object, n_grid: int = 120, n_samples: int = 30) -> Figure:
+    """Exact log-likelihood ratio of a two-class toy, the classifier's log[mu/(1-mu)], and
+    their difference, on a grid, with the 1- and 2-sigma contours of both class densities."""
+    from lhcbnn.tagging import predict_proba
+
+    x1, x2 = np.meshgrid(np.linspace(-3, 4, n_grid), np.linspace(-4, 5, n_grid))
+    grid = np.stack([x1.ravel(), x2.ravel()], axis=1)
+    exact = toy.log_likelihood_ratio(grid).reshape(x1.shape)
+    mean = predict_proba(model, grid, n_samples=n_samples).numpy().mean
+    mean = np.clip(mean, 1e-12, 1 - 1e-12)
+    learned = np.log(mean / (1 - mean)).reshape(x1.shape)
+    fig, axes = figure(ncols=3, width=13.0, height=4.0)
+    levels = np.linspace(-6, 6, 25)
+    titles = ("exact log p_s/p_b", "network log mu/(1-mu)", "network - exact")
+    for ax, values, title in zip(axes, (exact, learned, learned - exact), titles, strict=True):
+        if title.startswith("network -"):
+            image = ax.contourf(
+                x1, x2, values, levels=np.linspace(-1, 1, 21), cmap="RdBu_r", extend="both"
+            )
+        else:
+            image = ax.contourf(x1, x2, values, levels=levels, cmap="viridis", extend="both")
+        fig.colorbar(image, ax=ax, shrink=0.85)
+        for log_pdf, color in (
+            (toy.log_pdf_signal, COLORS["orange"]),
+            (toy.log_pdf_background, "white"),
+        ):
+            density = log_pdf(grid).reshape(x1.shape)
+            peak = density.max()
+            # Gaussian contours at 1 and 2 standard deviations: log p = peak - k^2 / 2
+            ax.contour(
+                x1, x2, density, levels=[peak - 2.0, peak - 0.5], colors=color, linewidths=1.0
+            )
+        ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    return fig
+
+
+def roc_curves(scores: dict[str, object], labels: object) -> Figure:
+    """Background rejection 1/eps_B against signal efficiency eps_S for several taggers."""
+    from lhcbnn.tagging import auc, roc_curve
+
+    fig, ax = figure()
+    for name, score in scores.items():
+        fpr, tpr = roc_curve(score, labels)
+        keep = fpr > 0
+        ax.plot(tpr[keep], 1 / fpr[keep], label=f"{name} (AUC {auc(score, labels):.3f})")
+    efficiency = np.linspace(0.01, 1, 100)
+    ax.plot(efficiency, 1 / efficiency, ":", color=TRUTH_COLOR, label="random guess")
+    ax.set(
+        yscale="log",
+        xlabel=r"signal efficiency $\epsilon_S$",
+        ylabel=r"background rejection $1/\epsilon_B$",
+        xlim=(0, 1),
+    )
+    legend(ax)
+    return fig
+
+
+def spread_against_mean(prediction: object, labels: object) -> Figure:
+    """Per-jet sigma_pred against mu, with s mu (1 - mu) for the median logit width s."""
+    labels = to_numpy(labels)
+    fig, ax = figure()
+    for value, name, color in ((1, "top", COLORS["vermillion"]), (0, "QCD", NETWORK_COLOR)):
+        chosen = labels == value
+        ax.scatter(
+            prediction.mean[chosen],
+            prediction.sigma_pred[chosen],
+            s=4,
+            alpha=0.4,
+            color=color,
+            label=f"{name} jets",
+            rasterized=True,
+        )
+    mu = np.linspace(0, 1, 201)
+    width = float(np.median(prediction.logit_sigma))
+    ax.plot(
+        mu,
+        width * mu * (1 - mu),
+        "--",
+        color=TRUTH_COLOR,
+        label=rf"$s\,\mu(1-\mu)$, $s = {width:.2f}$",
+    )
+    ax.set(xlabel=r"predictive mean $\mu$", ylabel=r"$\sigma_\mathrm{pred}$", xlim=(0, 1))
+    legend(ax, loc="upper left")
+    return fig
+
+
+def spread_by_training_size(predictions: dict[int, object]) -> Figure:
+    """Histograms of the logit width over held-out points, one per training size."""
+    fig, ax = figure()
+    widths = np.concatenate([p.logit_sigma for p in predictions.values()])
+    bins = np.geomspace(max(widths.min(), 1e-3), widths.max(), 40)
+    for n_train in sorted(predictions):
+        ax.hist(
+            predictions[n_train].logit_sigma,
+            bins=bins,
+            histtype="step",
+            linewidth=2,
+            label=f"$n_\\mathrm{{train}}$ = {n_train}",
+        )
+    ax.set(xscale="log", xlabel="logit width $s$ over weight draws", ylabel="held-out jets")
+    legend(ax)
+    return fig
+
+
+def reliability_diagram(diagrams: dict[str, object]) -> Figure:
+    """Observed signal fraction against mean predicted probability, with binomial errors."""
+    fig, ax = figure(width=5.0, height=4.6)
+    ax.plot([0, 1], [0, 1], "--", color=TRUTH_COLOR, linewidth=1.5, label="calibrated")
+    markers = iter("osD^")
+    for name, diagram in diagrams.items():
+        ax.errorbar(
+            diagram.predicted,
+            diagram.observed,
+            yerr=diagram.error,
+            fmt=next(markers),
+            markersize=5,
+            capsize=2,
+            label=name,
+        )
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed signal fraction",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    legend(ax, loc="upper left")
+    return fig

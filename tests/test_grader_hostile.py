@@ -202,7 +202,7 @@ def _hostile_notebooks(marker: str, canary: Path, bwrap: bool) -> dict[str, obje
             attempt(lambda: (tests / "test_pwned.py").write_text("x"))
             attempt(lambda: shutil.rmtree("{canary.parent}"))
             attempt(lambda: os.remove("{canary}"))
-            attempt(lambda: open(package / "grading" / "tasks" / "ex02_elbo.py").read())
+            attempt(lambda: open(tests / "tasks" / "ex02_elbo.py").read())
             attempt(lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
             print(blocked)
 

@@ -161,6 +161,46 @@ WRONG_ANSWERS = {
             "quadrature",
         ),
     ],
+    "ex07_classification": [
+        (
+            "auc_score",
+            """
+            def auc_score(scores, labels):
+                signal, background = scores[labels == 1], scores[labels == 0]
+                greater = (signal[:, None] > background[None, :]).double().sum()
+                return greater / (signal.numel() * background.numel())
+        """,
+            "count one half",
+        ),
+        (
+            "reliability_bins",
+            """
+            def reliability_bins(probabilities, labels, n_bins):
+                index = torch.clamp((probabilities * n_bins).long(), max=n_bins - 1)
+                predicted = torch.stack([probabilities[index == k].mean() for k in range(n_bins)])
+                observed = torch.stack([labels[index == k].mean() for k in range(n_bins)])
+                return predicted, observed
+        """,
+            "equal numbers of points",
+        ),
+        (
+            "predictive_mean_and_spread",
+            """
+            def predictive_mean_and_spread(logit_draws):
+                probabilities = torch.sigmoid(logit_draws)
+                return torch.sigmoid(logit_draws.mean(0)), probabilities.std(0, unbiased=False)
+        """,
+            "average the probabilities",
+        ),
+        (
+            "train_toy_tagger",
+            """
+            def train_toy_tagger(x_train, labels_train, x_test):
+                return torch.sigmoid(3 * x_test[:, 0] - 1.5)  # a cut on x1 alone
+        """,
+            "below the exact likelihood ratio",
+        ),
+    ],
 }
 
 # right answers written differently: must still score full marks

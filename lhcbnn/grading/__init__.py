@@ -2,7 +2,8 @@
 
 Command line (:mod:`lhcbnn.grading.cli`)::
 
-    python -m lhcbnn.grading release                 # solutions/ -> exercises/
+    python -m lhcbnn.grading release                 # solutions/ -> exercises/, nbgrader metadata
+    python -m lhcbnn.grading student-dist OUT [--zip]  # what students get: nothing secret
     python -m lhcbnn.grading grade SUBMISSIONS --out grades.csv [--jobs N] [--timeout S]
                                    [--shard K/N] [--force]
     python -m lhcbnn.grading merge shard1.csv shard2.csv --out grades.csv
@@ -17,13 +18,15 @@ folder, and starts a child process in the sandbox (:mod:`~lhcbnn.grading.sandbox
 child (:mod:`~lhcbnn.grading.runner`) executes the cells, calls each task function on the
 inputs and sends back only numbers (an ``.npz`` bundle read with ``allow_pickle=False``,
 tagged with a per-run random token). The grader compares the numbers with the analytic truth
-(:mod:`~lhcbnn.grading.tasks`) in its own process. Student code never runs in the grader.
+(the hidden checks, ``tests/grading/tasks/exNN_*.py``, found by :mod:`~lhcbnn.grading.tasks`;
+not part of the package) in its own process. Student code never runs in the grader.
 
 What is isolated (with bubblewrap, the default when ``bwrap`` works):
 
 * files: only system directories, the Python installation, the virtual environment, the
   ``lhcbnn`` package and the job inputs are visible, all read-only; the hidden checks
-  (``lhcbnn/grading``), the repository (tests, solutions), home directories and the rest of
+  (``tests/grading/tasks``) and the rest of the grader (``lhcbnn/grading``), the repository
+  (tests, solutions), home directories and the rest of
   ``/tmp`` are not visible; the only writable place is a private 256 MiB memory-backed
   ``/tmp``; results leave through inherited file descriptors only;
 * processes: own PID namespace (nothing outside is visible; everything inside dies with the

@@ -2,7 +2,10 @@
 
 ::
 
+    python -m lhcbnn.grading [--tasks DIR] COMMAND ...   # DIR: the hidden checks (default:
+                                                     # tests/grading/tasks of the repository)
     python -m lhcbnn.grading release [--solutions solutions] [--exercises exercises] [--check]
+    python -m lhcbnn.grading student-dist OUT [--zip]    # exercises + package, nothing secret
     python -m lhcbnn.grading grade SUBMISSIONS --out grades.csv [--feedback DIR] [--jobs N]
                                    [--timeout S] [--memory-mb M] [--shard K/N] [--force]
                                    [--sandbox auto|bwrap|none] [--no-progress]
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 from lhcbnn.grading import gradebook
 from lhcbnn.grading.classgrade import grade_class, parse_shard
 from lhcbnn.grading.grade import grade_notebook
-from lhcbnn.grading.release import release, release_diff
+from lhcbnn.grading.release import annotation_diff, release, release_diff
 from lhcbnn.grading.sandbox import Limits
 
 __all__ = ["main", "build_parser"]
@@ -34,9 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m lhcbnn.grading",
         description="Release exercises and grade handed-in notebooks in a sandbox.",
     )
+    parser.add_argument(
+        "--tasks",
+        default=None,
+        metavar="DIR",
+        help="folder of the hidden checks exNN_*.py (default: $LHCBNN_GRADING_TASKS, else "
+        "tests/grading/tasks of the repository)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("release", help="write exercises/ from solutions/")
+    p = sub.add_parser(
+        "release", help="write exercises/ from solutions/ (and nbgrader metadata into solutions/)"
+    )
     p.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
     p.add_argument("--exercises", default="exercises", help="folder to write the exercises to")
     p.add_argument(
@@ -57,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="regrade notebooks already graded")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     limit_options(p)
+
+    p = sub.add_parser(
+        "student-dist", help="write what students get: exercises and package, nothing secret"
+    )
+    p.add_argument("out", help="new folder to write")
+    p.add_argument("--zip", action="store_true", help="also write OUT.zip")
+    p.add_argument("--repo", default=".", help="the course repository (default: here)")
 
     p = sub.add_parser("merge", help="combine the gradebooks of several shards")
     p.add_argument("inputs", nargs="+", help="gradebook CSVs")
@@ -85,14 +104,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.tasks is not None:
+        from lhcbnn.grading.tasks import set_tasks_dir
+
+        set_tasks_dir(args.tasks)
     if args.command == "release":
         if args.check:
-            stale = release_diff(args.solutions, args.exercises)
+            stale = [
+                f"{args.exercises}/{name}" for name in release_diff(args.solutions, args.exercises)
+            ]
+            stale += [
+                f"{args.solutions}/{name} (nbgrader metadata)"
+                for name in annotation_diff(args.solutions)
+            ]
             for name in stale:
-                print(f"out of date: {args.exercises}/{name}")
+                print(f"out of date: {name}")
             return 1 if stale else 0
-        for path in release(args.solutions, args.exercises):
+        for path in release(args.solutions, args.exercises, annotate_solutions=True):
             print(f"wrote {path}")
+        return 0
+    if args.command == "student-dist":
+        from lhcbnn.grading.distribute import write_student_distribution
+
+        written = write_student_distribution(args.out, args.repo, make_zip=args.zip)
+        print(f"wrote {args.out}" + (f" and {written}" if args.zip else ""))
         return 0
     if args.command == "merge":
         n_rows = gradebook.merge(args.inputs, args.out)

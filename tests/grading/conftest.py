@@ -3,7 +3,8 @@
 ``pytest tests/grading --submission FILE`` grades FILE (its name selects the exercise);
 without ``--submission`` every ``solutions/ex*.ipynb`` is graded. Each notebook runs once, in
 the sandbox, through :func:`lhcbnn.grading.grade_notebook`; the checks live in
-``lhcbnn.grading.tasks`` and compare values in this process. A summary of points per
+``tests/grading/tasks/exNN_*.py`` (registered by ``lhcbnn.grading.tasks``) and compare values
+in this process. A summary of points per
 notebook is printed at the end.
 """
 
