@@ -85,7 +85,7 @@ class DeterministicMLP(RegressionMLP):
     :class:`~lhcbnn.models.BayesianMLP`, with ``nn.Linear`` layers.
 
     Args:
-        n_in, n_out, hidden, heteroskedastic, activation: as for
+        n_in, n_out, hidden, heteroskedastic, activation, n_mixture: as for
             :class:`~lhcbnn.models.BayesianMLP`.
         dropout: if positive, an :class:`MCDropout` after every hidden activation.
     """
@@ -98,6 +98,7 @@ class DeterministicMLP(RegressionMLP):
         heteroskedastic: bool = False,
         activation: str = "relu",
         dropout: float = 0.0,
+        n_mixture: int = 0,
     ) -> None:
         dropout = real_number(dropout, "dropout")
         after = partial(MCDropout, dropout) if dropout > 0 else None
@@ -107,6 +108,7 @@ class DeterministicMLP(RegressionMLP):
             hidden,
             nn.Linear,
             heteroskedastic,
+            n_mixture,
             activation=activation,
             after_activation=after,
         )

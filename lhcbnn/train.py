@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from lhcbnn._validate import positive_integer, positive_number
 from lhcbnn.device import as_tensor
+from lhcbnn.early_stopping import EarlyStopping
 from lhcbnn.layers import kl_divergence, map_mode
 from lhcbnn.losses import neg_elbo
 
@@ -40,6 +41,8 @@ class History:
     kl: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    """With ``patience``: index (from 0) of the epoch whose weights were restored."""
 
 
 def _prepare(model: nn.Module, x: object, y: object, name: str) -> tuple[Tensor, Tensor]:
@@ -77,6 +80,8 @@ def train(
     y_val: Tensor | None = None,
     lr_schedule: str = "constant",
     weight_decay: float = 0.0,
+    validation: tuple[Tensor, Tensor] | None = None,
+    patience: int | None = None,
 ) -> History:
     r"""Train ``model`` with Adam on the per-point negative ELBO.
 
@@ -108,6 +113,10 @@ def train(
         x_val, y_val: optional validation data, scored every epoch.
         lr_schedule: ``constant`` or ``cosine`` (cosine decay to zero over the run).
         weight_decay: Adam's L2 term (0 for a BNN: its prior is in the KL).
+        validation: ``(x_val, y_val)``, the same as passing ``x_val`` and ``y_val``.
+        patience: early stopping: stop after ``patience`` epochs without a new minimum of
+            the validation NLL and restore the weights of the minimum (needs validation
+            data; :class:`~lhcbnn.early_stopping.EarlyStopping`, book chapter 5).
 
     Returns:
         :class:`History` of the run; the model is trained in place.
@@ -125,6 +134,17 @@ def train(
         nll = model.nll
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
+    # --- early stopping (book chapter 5): validation=(x_val, y_val), patience ---
+    if validation is not None:
+        if x_val is not None:
+            raise ValueError("give validation=(x_val, y_val) or x_val and y_val, not both")
+        if not (isinstance(validation, tuple | list) and len(validation) == 2):
+            raise ValueError("validation must be a pair (x_val, y_val)")
+        x_val, y_val = validation
+    stopper = EarlyStopping(patience) if patience is not None else None
+    if stopper is not None and x_val is None:
+        raise ValueError("patience needs validation data: validation=(x_val, y_val)")
+    # --- end early stopping ---
 
     x_train, y_train = _prepare(model, x, y, "")
     validation = _prepare(model, x_val, y_val, "_val") if x_val is not None else None
@@ -144,7 +164,7 @@ def train(
         start = time.perf_counter()
         model.train()
         bar = tqdm(range(n_epochs), disable=not progress, desc="training", unit="epoch")
-        for _ in bar:
+        for epoch in bar:
             order = torch.randperm(n_train, generator=generator).to(x_train.device)
             loss_sum = nll_sum = 0.0
             for first in range(0, n_train, batch_size):
@@ -171,11 +191,15 @@ def train(
                 if validation is not None:
                     model.eval()
                     with map_mode(model):
-                        history.val_nll.append(
-                            float(nll(model(validation[0]), validation[1]).mean())
-                        )
+                        val_nll = nll(model(validation[0]), validation[1]).mean()
+                    history.val_nll.append(float(val_nll))
                     model.train()
             history.seconds.append(time.perf_counter() - start)
             bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
+            if stopper is not None and stopper.update(epoch, history.val_nll[-1], model):
+                break
+    if stopper is not None:  # early stopping: back to the weights of the best epoch
+        stopper.restore(model)
+        history.best_epoch = stopper.best_epoch
     model.eval()
     return history

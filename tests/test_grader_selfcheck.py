@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import lhcbnn as lb
+from lhcbnn import calibration
 from lhcbnn.grading import EXERCISES
 from lhcbnn.grading.classgrade import grade_class
 from lhcbnn.grading.tasks.base import _as_tuple, _close, plain
@@ -159,6 +160,53 @@ WRONG_ANSWERS = {
                 return (mean - truth) / (sigma_stoch + sigma_pred)
         """,
             "quadrature",
+        ),
+    ],
+    "ex05_jet_regression": [
+        (
+            "mixture_nll",
+            """
+            def mixture_nll(logits, means, log_vars, target):
+                residual = target[:, None] - means
+                log_components = -0.5 * (
+                    math.log(2 * math.pi) + log_vars + residual**2 * torch.exp(-log_vars)
+                )
+                return -torch.logsumexp(logits + log_components, dim=-1)
+        """,
+            "log_softmax",
+        ),
+        (
+            "mixture_moments",
+            """
+            def mixture_moments(logits, means, log_vars):
+                weights = torch.softmax(logits, dim=-1)
+                mean = (weights * means).sum(-1)
+                return mean, (weights * torch.exp(log_vars)).sum(-1).sqrt()
+        """,
+            "spread of the component means",
+        ),
+        (
+            "mixture_pit",
+            """
+            def mixture_pit(logits, means, log_vars, target):
+                weights = torch.softmax(logits, dim=-1)
+                z = (target[:, None] - means) * torch.exp(-log_vars)
+                return (weights * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-1)
+        """,
+            "standard deviation",
+        ),
+        (
+            "smeared_sigma_stoch",
+            """
+            def smeared_sigma_stoch(x, t, sigma_cal, seed):
+                torch.manual_seed(seed)
+                model = lb.DeterministicMLP(1, 1, hidden=(32, 32), heteroskedastic=True)
+                lb.train(model, x.float(), t.float(), n_epochs=30, batch_size=200, lr=1e-2,
+                         lr_schedule="cosine", seed=seed, progress=False)
+                sigma = lb.predict(model, x.float(), n_samples=1).sigma_stoch
+                return sigma.double().pow(2).mean().sqrt()
+        """,
+            "sigma_stoch is",
         ),
     ],
     "ex07_classification": [
@@ -333,7 +381,7 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def test_references_agree_with_lhcbnn() -> None:
-    ex02, ex03, ex04 = (EXERCISES[n] for n in NAMES)
+    ex02, ex03, ex04 = (EXERCISES[n] for n in ("ex02_elbo", "ex03_limits", "ex04_heteroskedastic"))
     for case in ex02.task("kl_gaussian").cases():
         args = [plain(a) for a in case.args]
         ours = ex02.task("kl_gaussian").reference(*args)
@@ -397,3 +445,34 @@ def test_references_agree_with_lhcbnn() -> None:
         lb.pulls(prediction, _tensor(truth)).numpy(),
         rtol=1e-10,
     )
+
+
+def test_ex05_references_agree_with_lhcbnn() -> None:
+    ex05 = EXERCISES["ex05_jet_regression"]
+    head = lb.models.OutputHead(1, n_mixture=3)
+    for case in ex05.task("mixture_nll").cases():
+        args = [plain(a) for a in case.args]
+        np.testing.assert_allclose(
+            ex05.task("mixture_nll").reference(*args),
+            lb.losses.gaussian_mixture_nll(*[_tensor(a) for a in args]).numpy(),
+            rtol=1e-10,
+        )
+    for case in ex05.task("mixture_moments").cases():
+        logits, means, log_vars = (plain(a) for a in case.args)
+        if logits.shape[1] != 3:
+            continue
+        mean, sigma = ex05.task("mixture_moments").reference(logits, means, log_vars)
+        output = _tensor(np.concatenate([logits, means, log_vars], axis=1))
+        ours_mean, ours_var = head.moments(output)
+        np.testing.assert_allclose(mean, ours_mean[:, 0].numpy(), rtol=1e-10)
+        np.testing.assert_allclose(sigma**2, ours_var[:, 0].numpy(), rtol=1e-6)
+    # the PIT of labels drawn from a mixture is uniform
+    rng = np.random.default_rng(3)
+    logits, means, log_vars = rng.normal(size=3), rng.normal(size=3), rng.uniform(-2, 0, 3)
+    weights = np.exp(logits) / np.exp(logits).sum()
+    component = rng.choice(3, size=20_000, p=weights)
+    labels = means[component] + np.exp(0.5 * log_vars[component]) * rng.normal(size=20_000)
+    tile = [np.tile(a, (20_000, 1)) for a in (logits, means, log_vars)]
+    pit = ex05.task("mixture_pit").reference(*tile, labels)
+    assert abs(calibration.coverage(pit, 0.68) - 0.68) < 0.015
+    assert np.histogram(pit, bins=10, range=(0, 1))[0].min() > 1800

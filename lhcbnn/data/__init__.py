@@ -8,7 +8,8 @@ imports Pythia or FastJet):
 * :mod:`lhcbnn.data.jets` -- top and QCD jets from Pythia 8 + FastJet and the shipped sample;
 * :mod:`lhcbnn.data.amplitudes` -- RAMBO phase space and the exact tree-level gg -> ggg
   squared matrix element (Parke-Taylor);
-* :mod:`lhcbnn.data.regression` -- the 1D regression toy (also re-exported by ``toys``).
+* :mod:`lhcbnn.data.regression` -- the 1D regression toy (also re-exported by ``toys``);
+* :mod:`lhcbnn.data.top_pt` -- inputs and labels for top-pT regression from top jets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["toys", "jets", "zjets", "amplitudes", "regression"]
+__all__ = ["toys", "jets", "zjets", "amplitudes", "regression", "top_pt"]
 
 
 def __getattr__(name: str) -> ModuleType:

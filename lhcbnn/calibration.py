@@ -1,0 +1,152 @@
+r"""Is a predicted distribution right? Resolution, predictive CDF and NLL, PIT and coverage.
+
+A regression network with a likelihood head (Gaussian or Gaussian mixture) and a weight
+posterior predicts, per input, the distribution
+
+.. math::
+    p(t\mid x) = \frac1S\sum_{s=1}^S p(t\mid x,\theta_s),
+
+the average over :math:`S` weight draws. It is calibrated when the true labels of held-out
+points look like draws from it: their probability integral transform (PIT)
+:math:`u = F(t\mid x)` is uniform on :math:`[0, 1]`, and the central interval of
+probability :math:`p` contains a fraction :math:`p` of them (the coverage). Unlike the
+width of the pulls :math:`(\bar m - t)/\sigma_\mathrm{tot}`, this tests the shape of the
+distribution too (book chapter 5; Kasieczka, Luchmann, Otterpohl, Plehn, arXiv:2003.11099).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from lhcbnn.device import as_tensor
+from lhcbnn.layers import draws
+
+__all__ = [
+    "resolution",
+    "predictive_cdf",
+    "predictive_nll",
+    "coverage",
+    "pit_histogram",
+]
+
+
+def _numpy(values: object, name: str) -> np.ndarray:
+    if isinstance(values, Tensor):
+        values = values.detach().cpu().double().numpy()
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def resolution(predicted: object, true: object) -> tuple[float, float]:
+    r"""Bias and resolution of a positive quantity, from :math:`\delta=(p-t)/t`.
+
+    Returns:
+        ``(bias, half_width)``: the median of :math:`\delta` and half the distance between
+        its 16% and 84% quantiles (the 68% interquantile half-width, which a few far
+        outliers do not dominate, unlike the standard deviation).
+    """
+    predicted, true = _numpy(predicted, "predicted"), _numpy(true, "true")
+    if predicted.shape != true.shape:
+        raise ValueError(f"predicted has {predicted.size} entries, true {true.size}")
+    if (true <= 0).any():
+        raise ValueError("true values must be positive for a relative resolution")
+    delta = (predicted - true) / true
+    low, median, high = np.percentile(delta, [16, 50, 84])
+    return float(median), float((high - low) / 2)
+
+
+def _draw_cdf_and_density(model: nn.Module, output: Tensor, target: Tensor):
+    """CDF and density of ``target`` under one forward pass, each ``(batch,)``."""
+    head = getattr(model, "head", None)
+    if head is not None and head.n_mixture:
+        logits, means, log_vars = head.split_mixture(output)
+        log_weights = torch.log_softmax(logits, dim=-1)
+    else:
+        mean, variance = model.moments(output)
+        if mean.shape[1] != 1:
+            raise ValueError("the predictive CDF is defined for one regression target")
+        means, log_vars = mean, torch.log(variance)
+        log_weights = torch.zeros_like(means)
+        if not torch.isfinite(log_vars).all():
+            raise ValueError("the model predicts a zero width: it has no predictive density")
+    sigma = torch.exp(0.5 * log_vars)
+    z = (target[:, None] - means) / sigma
+    cdf = (log_weights.exp() * 0.5 * torch.erfc(-z / math.sqrt(2.0))).sum(-1)
+    log_density = torch.logsumexp(
+        log_weights - 0.5 * z**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi), dim=-1
+    )
+    return cdf, log_density
+
+
+def _over_draws(model: nn.Module, x: object, target: object, n_samples: int):
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    parameter = next(model.parameters())
+    x = as_tensor(x, "x", dtype=parameter.dtype).to(parameter.device)
+    target = as_tensor(target, "target", dtype=torch.float64).to(parameter.device).reshape(-1)
+    if target.shape[0] != x.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} points but target has {target.shape[0]}")
+    was_training = model.training
+    model.eval()
+    cdfs, log_densities = [], []
+    try:
+        with torch.no_grad():
+            for network in draws(model, n_samples):  # one weight draw each (lhcbnn.draws)
+                cdf, log_density = _draw_cdf_and_density(network, network(x).double(), target)
+                cdfs.append(cdf)
+                log_densities.append(log_density)
+    finally:
+        model.train(was_training)
+    return torch.stack(cdfs), torch.stack(log_densities)
+
+
+def predictive_cdf(model: nn.Module, x: object, target: object, n_samples: int = 50) -> np.ndarray:
+    r"""PIT values :math:`u_i = \frac1S\sum_s F(t_i\mid x_i,\theta_s)`, shape ``(batch,)``.
+
+    Works for a heteroskedastic Gaussian head (:math:`F` the normal CDF) and for a
+    Gaussian-mixture head (:math:`F=\sum_k\alpha_k\Phi((t-m_k)/\sigma_k)`); a deterministic
+    model is one draw.
+
+    Args:
+        model: a one-target regression model of :mod:`lhcbnn` with a width output.
+        x: inputs ``(batch, n_in)``.
+        target: true labels ``(batch,)`` in the units the network was trained on.
+        n_samples: weight draws.
+    """
+    cdfs, _ = _over_draws(model, x, target, n_samples)
+    return cdfs.mean(0).cpu().numpy()
+
+
+def predictive_nll(model: nn.Module, x: object, target: object, n_samples: int = 50) -> float:
+    r"""Mean held-out NLL of the predictive distribution,
+    :math:`-\frac1N\sum_i\log\big(\frac1S\sum_s p(t_i\mid x_i,\theta_s)\big)` (nats per point).
+    """
+    _, log_densities = _over_draws(model, x, target, n_samples)
+    log_mix = torch.logsumexp(log_densities, dim=0) - math.log(log_densities.shape[0])
+    return float(-log_mix.mean())
+
+
+def coverage(pit: object, level: float) -> float:
+    r"""Fraction of labels inside the central interval of probability ``level``:
+    :math:`|u - \tfrac12| \le \mathrm{level}/2` for PIT values :math:`u`."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    u = _numpy(pit, "pit")
+    if ((u < 0) | (u > 1)).any():
+        raise ValueError("PIT values must lie in [0, 1]")
+    return float(np.mean(np.abs(u - 0.5) <= level / 2))
+
+
+def pit_histogram(pit: object, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Density of the PIT values in ``n_bins`` equal bins (1 everywhere when calibrated),
+    with its Poisson error: ``(density, error)``, each ``(n_bins,)``."""
+    u = _numpy(pit, "pit")
+    counts, _ = np.histogram(u, bins=n_bins, range=(0.0, 1.0))
+    scale = n_bins / u.size
+    return counts * scale, np.sqrt(counts) * scale
