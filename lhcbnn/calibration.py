@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from lhcbnn.device import as_tensor
 from lhcbnn.layers import draws
+from lhcbnn.softclip import HEAD_LOG_VAR_BOUNDS, soft_clip
 
 __all__ = [
     "resolution",
@@ -66,6 +67,7 @@ def _draw_cdf_and_density(model: nn.Module, output: Tensor, target: Tensor):
     head = getattr(model, "head", None)
     if head is not None and head.n_mixture:
         logits, means, log_vars = head.split_mixture(output)
+        log_vars = soft_clip(log_vars, *HEAD_LOG_VAR_BOUNDS)  # as in the head's moments and NLL
         log_weights = torch.log_softmax(logits, dim=-1)
     else:
         mean, variance = model.moments(output)
