@@ -90,6 +90,9 @@ def test_chapter_is_executed_in_order(chapter: nbformat.NotebookNode) -> None:
     assert chapter.metadata["kernelspec"]["name"] == "python3"
 
 
+_FIGURE_MIMES = ("image/png", "application/papermill.record/image/png")
+
+
 def test_chapter_has_checked_numbers_and_figures(chapter: nbformat.NotebookNode) -> None:
     # Trained numbers are held against their truth by lb.checks.check (bands from the measured
     # seed spread); exact numbers may also be compared as printed (# NBVAL_CHECK_OUTPUT).
@@ -112,14 +115,37 @@ def test_chapter_has_checked_numbers_and_figures(chapter: nbformat.NotebookNode)
     for cell in checked:
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert re.search(r"\d", text), f"a checked cell prints no number: {cell.source[:80]}"
-    images = [
+    images = [  # a figure shown directly, or glued for a {glue:figure} with its caption
         output
         for cell in chapter.cells
         if cell.cell_type == "code"
         for output in cell.outputs
-        if "image/png" in output.get("data", {})
+        if any(mime in output.get("data", {}) for mime in _FIGURE_MIMES)
     ]
     assert images, "a chapter without figures"
+
+
+def test_glued_figures_are_placed_with_a_name_and_a_caption(
+    chapter: nbformat.NotebookNode,
+) -> None:
+    """Every figure glued in a code cell appears in a ``{glue:figure}`` directive with a
+    ``:name:`` (for ``{numref}``) and a caption that says something."""
+    glued = set()
+    for cell in chapter.cells:
+        if cell.cell_type == "code":
+            for output in cell.outputs:
+                if "application/papermill.record/image/png" in output.get("data", {}):
+                    glued.add(output.get("metadata", {}).get("scrapbook", {}).get("name"))
+    markdown = "\n".join(cell.source for cell in chapter.cells if cell.cell_type == "markdown")
+    for name in sorted(n for n in glued if n):
+        match = re.search(
+            r"```\{glue:figure\} " + re.escape(name) + r"\n(.*?)```", markdown, flags=re.S
+        )
+        assert match, f"glued figure {name!r} is not placed with a {{glue:figure}} directive"
+        body = match.group(1)
+        assert re.search(r"^:name: \S+", body, flags=re.M), f"figure {name!r} has no :name:"
+        caption = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
+        assert len(caption.split()) >= 8, f"figure {name!r} has no caption stating its message"
 
 
 def test_chapter_follows_the_template(chapter: nbformat.NotebookNode) -> None:

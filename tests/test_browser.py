@@ -284,6 +284,82 @@ def test_every_page_renders(open_page: object, pages: list[str]) -> None:
     )
 
 
+# Display equations wider than the text column: MathJax either lets them run past the column's
+# right edge or the theme gives them a scroll bar; either way the reader cannot see them whole.
+_WIDE_EQUATIONS_JS = """
+() => {
+  const wide = [];
+  const items = MathJax.startup.document.getMathItemsWithin(document.body);
+  for (const item of items) {
+    if (!item.display) continue;
+    const container = item.typesetRoot;
+    if (!container || !container.isConnected || container.offsetParent === null) continue;
+    const math = container.querySelector('mjx-math') || container;
+    const column = container.closest('.bd-article') || container.closest('article')
+        || document.body;
+    const style = getComputedStyle(column);
+    const columnRect = column.getBoundingClientRect();
+    const left = columnRect.left + parseFloat(style.paddingLeft);
+    const right = columnRect.right - parseFloat(style.paddingRight);
+    const rect = math.getBoundingClientRect();
+    let scroller = container.parentElement;
+    let clipped = false;
+    while (scroller && scroller !== column) {
+      if (scroller.scrollWidth > scroller.clientWidth + 1
+          && getComputedStyle(scroller).overflowX !== 'visible') { clipped = true; break; }
+      scroller = scroller.parentElement;
+    }
+    if (rect.width > right - left + 1 || rect.right > right + 1 || rect.left < left - 1
+        || clipped) {
+      const block = container.closest('[id^="equation-"], div.math');
+      const number = block && block.querySelector('.eqno');
+      wide.push({
+        label: (block && block.id) || (number && number.innerText.trim()) || 'unlabelled',
+        tex: item.math.replace(/\\s+/g, ' ').trim().slice(0, 90),
+        width: Math.round(rect.width),
+        column: Math.round(right - left),
+      });
+    }
+  }
+  return wide;
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1200, 800])
+def test_no_equation_wider_than_its_column(
+    browser: object, server: str, pages: list[str], width: int
+) -> None:
+    """Every display equation fits its text column at a desktop and a narrow window width."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    server_host = urlparse(server).netloc
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if urlparse(route.request.url).netloc == server_host
+            or urlparse(route.request.url).scheme in ("data", "blob", "about")
+            else route.abort()
+        ),
+    )
+    problems = []
+    try:
+        for path in pages:
+            page = context.new_page()
+            page.goto(f"{server}/{path}.html", wait_until="load")
+            _wait_for_mathjax(page)
+            for equation in page.evaluate(_WIDE_EQUATIONS_JS):
+                problems.append(
+                    f"{path}.html at {width} px: equation {equation['label']} is "
+                    f"{equation['width']} px wide in a {equation['column']} px column "
+                    f"(split it over more lines): {equation['tex']}"
+                )
+            page.close()
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
 def test_previous_next_navigation(open_page: object, pages: list[str], server: str) -> None:
     """Clicking 'next' from the introduction visits every page in order, 'previous' back."""
     page, log = open_page(pages[0] + ".html")

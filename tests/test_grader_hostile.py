@@ -185,9 +185,9 @@ def _hostile_notebooks(marker: str, canary: Path, bwrap: bool) -> dict[str, obje
     }
     if bwrap:
         escape = f"""
-            import os, pathlib, shutil, socket
-            import lhcbnn
-            package = pathlib.Path(lhcbnn.__file__).parent
+            import importlib.util, os, pathlib, shutil, socket
+            # where the package is, without importing torch (slow on a loaded machine)
+            package = pathlib.Path(importlib.util.find_spec("lhcbnn").origin).parent
             blocked = []
 
             def attempt(action):

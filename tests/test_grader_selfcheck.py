@@ -71,6 +71,32 @@ WRONG_ANSWERS = {
             "normalisation",
         ),
         (
+            "mc_elbo",
+            """
+            def mc_elbo(x, y, noise_sigma, prior_sigma, mu, sigma, eps):
+                theta = mu + sigma * eps
+                residual = y - theta @ x.T
+                n = x.shape[0]
+                chi2 = (residual**2).sum(1) / noise_sigma**2
+                log_likelihood = -0.5 * n * math.log(noise_sigma**2) - 0.5 * chi2
+                return log_likelihood.mean() - kl_gaussian(mu, sigma, 0.0, prior_sigma).sum()
+        """,
+            "log(2 pi)",
+        ),
+        (
+            "mc_elbo",
+            """
+            def mc_elbo(x, y, noise_sigma, prior_sigma, mu, sigma, eps):
+                n = x.shape[0]
+                residual = y - x @ mu
+                spread = (sigma**2 * (x**2).sum(0)).sum()
+                chi2 = (residual @ residual + spread) / noise_sigma**2
+                log_likelihood = -0.5 * n * math.log(2 * math.pi * noise_sigma**2) - 0.5 * chi2
+                return log_likelihood - kl_gaussian(mu, sigma, 0.0, prior_sigma).sum()
+        """,
+            "closed-form",
+        ),
+        (
             "kl_to_posterior",
             """
             def kl_to_posterior(mu, sigma, posterior_mean, posterior_cov):
@@ -82,12 +108,77 @@ WRONG_ANSWERS = {
             "log-determinant",
         ),
         (
+            "kl_to_posterior",
+            """
+            def kl_to_posterior(mu, sigma, posterior_mean, posterior_cov):
+                precision = torch.linalg.inv(posterior_cov)
+                delta = posterior_mean - mu
+                trace = (posterior_cov.diagonal() * sigma**2).sum()
+                log_dets = torch.logdet(posterior_cov) - torch.log(sigma**2).sum()
+                return 0.5 * (trace + delta @ precision @ delta - mu.shape[0] + log_dets)
+        """,
+            "the trace needs the precision",
+        ),
+        (
+            "kl_to_posterior",
+            """
+            def kl_to_posterior(mu, sigma, posterior_mean, posterior_cov):
+                precision = torch.linalg.inv(posterior_cov)
+                delta = posterior_mean - mu
+                trace = (precision.diagonal() * sigma**2).sum()
+                log_dets = torch.log(sigma**2).sum() - torch.logdet(posterior_cov)
+                return 0.5 * (trace + delta @ precision @ delta - mu.shape[0] + log_dets)
+        """,
+            "wrong sign",
+        ),
+        (
+            "kl_to_posterior",
+            """
+            def kl_to_posterior(mu, sigma, posterior_mean, posterior_cov):
+                precision = torch.linalg.inv(posterior_cov)
+                delta = posterior_mean - mu
+                trace = (precision.diagonal() * sigma**2).sum()
+                log_dets = torch.logdet(posterior_cov) - torch.log(sigma**2).sum()
+                return trace + delta @ precision @ delta - mu.shape[0] + log_dets
+        """,
+            "factor 1/2",
+        ),
+        (
             "mean_field_sigma",
             """
             def mean_field_sigma(posterior_precision):
                 return torch.linalg.inv(posterior_precision).diagonal().sqrt()
         """,
             "marginal widths",
+        ),
+        (
+            "train_mean_field",
+            """
+            def train_mean_field(x, y, noise_sigma, prior_sigma, seed):
+                model = lb.BayesianMLP(x.shape[1], 1, hidden=(), prior_sigma=prior_sigma)
+                lb.train(model, x, y[:, None], n_epochs=1000, batch_size=x.shape[0], lr=0.05,
+                         lr_schedule="cosine", seed=seed, progress=False)
+                return lb.conjugate.layer_posterior(model.net[0])
+        """,
+            "unit noise",
+        ),
+        (
+            "train_mean_field",
+            """
+            def train_mean_field(x, y, noise_sigma, prior_sigma, seed):
+                model = lb.BayesianMLP(x.shape[1], 1, hidden=(), prior_sigma=prior_sigma)
+                log_var = 2 * math.log(noise_sigma)
+
+                def nll(output, target):
+                    variance = torch.full_like(output, log_var)
+                    return lb.losses.gaussian_nll(output, variance, target).sum(-1)
+
+                lb.train(model, x, y[:, None], n_epochs=1000, batch_size=x.shape[0], lr=0.05,
+                         lr_schedule="cosine", nll=nll, seed=seed, progress=False)
+                mu, sigma = lb.conjugate.layer_posterior(model.net[0])
+                return mu, sigma**2
+        """,
+            "not the variances",
         ),
     ],
     "ex03_limits": [

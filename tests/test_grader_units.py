@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
@@ -12,15 +13,16 @@ import numpy as np
 import pytest
 
 from lhcbnn.grading.exchange import InvalidReport, read_report
-from lhcbnn.grading.gradebook import append_row, columns, merge, read_rows
+from lhcbnn.grading.gradebook import COLUMNS, append_rows, merge, read_long, read_rows
 from lhcbnn.grading.notebook import (
     CodeCell,
     InvalidNotebook,
     code_cells,
     forbidden_uses,
+    python_source,
     read_notebook,
 )
-from lhcbnn.grading.runner import strip_magics, to_float_arrays
+from lhcbnn.grading.runner import MagicsNotRun, to_float_arrays
 from lhcbnn.grading.sandbox import Limits
 from lhcbnn.grading.tasks.base import Case, CaseOutcome, Mistake, Task, check_task
 
@@ -61,13 +63,23 @@ def test_self_check_cells_are_not_graded(tmp_path: Path) -> None:
     assert [(c.index, c.source) for c in cells] == [(1, "a = 1")]
 
 
-def test_magics_are_neutralised_keeping_line_numbers() -> None:
-    source = "%matplotlib inline\nx = 1\nif x:\n    !pip install foo\ny = 2"
-    stripped = strip_magics(source)
-    assert stripped.count("\n") == source.count("\n")
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("%matplotlib inline\nx = 1\nif x:\n    !pip install foo\ny = 2", {"x": 1, "y": 2}),
+        ("x = !ls\ny = 2", {"x": [], "y": 2}),  # a regex on line starts missed this one
+        ("%%writefile helper.py\nimport os\nos._exit(3)\n", {}),  # the body is not code
+        ("%time y = 3\nz = 4", {"y": 3, "z": 4}),  # the timed statement still runs
+        ("a = %env\nb = 1", {"a": None, "b": 1}),
+    ],
+)
+def test_magics_become_calls_that_do_nothing(source: str, expected: dict) -> None:
+    code = python_source(source)
     namespace: dict = {}
-    exec(compile(stripped, "<cell>", "exec"), namespace)
-    assert namespace["x"] == 1 and namespace["y"] == 2
+    namespace["get_ipython"] = lambda: MagicsNotRun(namespace)
+    exec(compile(code, "<cell>", "exec"), namespace)
+    assert {k: namespace[k] for k in expected} == expected
+    assert not {"helper", "os"} & set(namespace)
 
 
 @pytest.mark.parametrize(
@@ -224,29 +236,56 @@ def test_pickles_and_junk_are_never_loaded(tmp_path: Path) -> None:
         read_report(tmp_path / "missing.npz", "abc", TASKS, n_cells=1)
 
 
+def _rows(student: str, score: int, stamp: str, exercise: str = "ex02_elbo") -> list[dict]:
+    return [
+        {
+            "student": student,
+            "exercise": exercise,
+            "task": task,
+            "points": str(points),
+            "max_points": "5",
+            "status": "ok",
+            "graded_at": stamp,
+        }
+        for task, points in (("a", score), ("b", 0))
+    ]
+
+
 def test_gradebook_survives_a_torn_line_and_merges(tmp_path: Path) -> None:
     out = tmp_path / "grades.csv"
-    row = {name: "" for name in columns()}
-    row.update(
-        student="ann",
-        exercise="ex02_elbo",
-        score="3",
-        max_score="10",
-        status="ok",
-        graded_at="2026-01-01T00:00:00Z",
-    )
-    append_row(out, row)
+    append_rows(out, _rows("ann", 3, "2026-01-01T00:00:00.000000Z"))
     with open(out, "a") as handle:
-        handle.write("bob,ex02_elbo,1")  # a crash in the middle of a line
-    append_row(out, {**row, "student": "cid", "score": "7"})
+        handle.write("bob,ex02_elbo,a")  # a crash in the middle of a line
+    append_rows(out, _rows("cid", 5, "2026-01-01T00:00:00.000000Z"))
     rows = read_rows(out)
     assert set(rows) == {("ann", "ex02_elbo"), ("cid", "ex02_elbo")}
+    assert (rows[("cid", "ex02_elbo")]["score"], rows[("cid", "ex02_elbo")]["max_score"]) == (
+        "5",
+        "10",
+    )
     other = tmp_path / "other.csv"
-    append_row(other, {**row, "score": "9", "graded_at": "2026-02-01T00:00:00Z"})
+    append_rows(other, _rows("ann", 4, "2026-02-01T00:00:00.000000Z"))
     assert merge([out, other], tmp_path / "merged.csv") == 2
-    assert read_rows(tmp_path / "merged.csv")[("ann", "ex02_elbo")]["score"] == "9"
+    assert read_rows(tmp_path / "merged.csv")[("ann", "ex02_elbo")]["score"] == "4"
+    assert len(read_long(tmp_path / "merged.csv")) == 6  # the older grading of ann stays
     with pytest.raises(FileNotFoundError):
         merge([tmp_path / "nope.csv"], tmp_path / "x.csv")
+
+
+def test_gradebook_keeps_every_row_when_an_exercise_is_added_mid_term(tmp_path: Path) -> None:
+    out = tmp_path / "grades.csv"
+    append_rows(out, _rows("ann", 3, "2026-01-01T00:00:00.000000Z"))
+    append_rows(out, _rows("bob", 1, "2026-01-01T00:00:01.000000Z"))
+    before = out.read_text()
+    # a new exercise with other tasks, and a regrade of one student
+    append_rows(out, _rows("ann", 2, "2026-03-01T00:00:00.000000Z", exercise="ex09_new"))
+    append_rows(out, _rows("bob", 5, "2026-03-02T00:00:00.000000Z"))
+    assert out.read_text().startswith(before)  # nothing rewritten, nothing lost
+    assert len(read_long(out)) == 8
+    rows = read_rows(out)
+    assert rows[("bob", "ex02_elbo")]["score"] == "5" and rows[("ann", "ex09_new")]["score"] == "2"
+    with open(out) as handle:
+        assert tuple(next(csv.reader(handle))) == COLUMNS
 
 
 def test_limits_are_validated() -> None:
@@ -255,3 +294,37 @@ def test_limits_are_validated() -> None:
     with pytest.raises(ValueError, match="memory_mb"):
         Limits(memory_mb=10)
     assert Limits(timeout=30).soft == 10
+
+
+def test_exports_for_people_moodle_and_canvas(tmp_path: Path) -> None:
+    from lhcbnn.grading.export import export
+
+    out = tmp_path / "grades.csv"
+    append_rows(out, _rows("ann", 3, "2026-01-01T00:00:00.000000Z"))
+    append_rows(out, _rows("bob", 1, "2026-01-01T00:00:01.000000Z"))
+    append_rows(out, _rows("bob", 5, "2026-01-02T00:00:00.000000Z", exercise="ex03_limits"))
+    error = _rows("ann", 0, "2026-01-03T00:00:00.000000Z", exercise="ex03_limits")
+    append_rows(out, [{**row, "points": "", "status": "grader_error"} for row in error])
+
+    def table(fmt: str) -> list[list[str]]:
+        target = tmp_path / f"{fmt}.csv"
+        export(out, fmt, target)
+        with open(target, newline="") as handle:
+            return list(csv.reader(handle))
+
+    wide = table("wide")
+    assert wide[0][:6] == ["student", "exercise", "score", "max_score", "status", "graded_at"]
+    assert "ex02_elbo.a" in wide[0] and "ex03_limits.b" in wide[0] and len(wide) == 5
+    assert table("moodle") == [
+        ["Username", "ex02_elbo", "ex03_limits"],
+        ["ann", "3", ""],  # a grader error is not a zero
+        ["bob", "1", "5"],
+    ]
+    canvas = table("canvas")
+    assert canvas[0] == [
+        *("Student", "ID", "SIS User ID", "SIS Login ID", "Section", "ex02_elbo", "ex03_limits")
+    ]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "10", "10"]
+    assert canvas[2] == ["ann", "", "", "ann", "", "3", ""]
+    with pytest.raises(ValueError, match="format"):
+        export(out, "excel", tmp_path / "x.csv")

@@ -7,10 +7,12 @@ Command line (:mod:`lhcbnn.grading.cli`)::
     python -m lhcbnn.grading grade SUBMISSIONS --out grades.csv [--jobs N] [--timeout S]
                                    [--shard K/N] [--force]
     python -m lhcbnn.grading merge shard1.csv shard2.csv --out grades.csv
+    python -m lhcbnn.grading export grades.csv --format wide|moodle|canvas --out table.csv
     python -m lhcbnn.grading check NOTEBOOK.ipynb    # one notebook, feedback on stdout
     python -m lhcbnn.grading bench                   # timings
 
-and ``pytest tests/grading --submission FILE`` (one test per task, worth its points).
+and ``pytest tests/grading --submission FILE`` (one test per task, worth its points); the
+instructor's guide (sandbox, limits, gradebook, Moodle/Canvas, Slurm) is ``GRADING.md``.
 
 How a notebook is graded: the grader parses the file (JSON only), writes the code cells
 (without the cells tagged ``self-check``) and the grader-chosen inputs of every task to a job
@@ -21,7 +23,8 @@ tagged with a per-run random token). The grader compares the numbers with the an
 (the hidden checks, ``tests/grading/tasks/exNN_*.py``, found by :mod:`~lhcbnn.grading.tasks`;
 not part of the package) in its own process. Student code never runs in the grader.
 
-What is isolated (with bubblewrap, the default when ``bwrap`` works):
+What is isolated (with bubblewrap, the default; where it cannot run, grading stops with an
+error naming the fix instead of going on without it):
 
 * files: only system directories, the Python installation, the virtual environment, the
   ``lhcbnn`` package and the job inputs are visible, all read-only; the hidden checks
@@ -35,22 +38,26 @@ What is isolated (with bubblewrap, the default when ``bwrap`` works):
   student's code runs under a random unprivileged uid with no capabilities;
 * network: none (own network namespace); IPC and hostname: own namespaces;
 * limits: wall time (hard, whole process tree), a soft time budget per cell and per call
-  (one endless loop costs one task), CPU time, address space per process, file size (which
-  caps captured output), number of processes and threads, open files, no core dumps;
+  (one endless loop costs one task), CPU time, memory and number of processes/threads of the
+  whole submission (a cgroup per run, :mod:`~lhcbnn.grading.cgroup`), address space per
+  process, file size (which caps captured output), open files, no core dumps;
+* reference shortcuts: tripwires on the functions a task forbids, armed while its cases run
+  (:mod:`~lhcbnn.grading.sandbox_tripwires`);
 * environment: scrubbed (``HOME`` is the private folder, minimal ``PATH``, one thread).
 
 What is not isolated:
 
-* memory is limited per process, not per sandbox: up to ``nproc_margin`` processes could
-  each use the address-space limit (cgroups would be needed for a per-sandbox cap);
+* where no cgroup can be created (unprivileged grader, read-only ``/sys/fs/cgroup``), memory
+  is limited per process only (the grader warns);
 * CPU time is limited, but there is no CPU share: a busy submission slows the others;
 * no seccomp filter: the kernel's system-call surface is the usual one;
 * the task inputs are readable by the student's code, so a determined student can compute
-  answers in ways the syntactic check for forbidden reference calls does not see;
-* without bubblewrap (``--sandbox none`` or bwrap unavailable, with a warning) the child has
-  the limits, its own working folder and a scrubbed environment, but can read and write
-  every file the grader's user can, and a child that kills the supervisor can escape the
-  process clean-up.
+  answers in other ways, and code set on it can disarm the tripwires from inside its own
+  process (they live there);
+* with an explicit ``--sandbox none`` the child has the limits, the cgroup, its own working
+  folder, a scrubbed environment and (as root) an unprivileged uid that keeps only read
+  access, but it can read every file, reach the network, and without a cgroup a child that
+  kills the supervisor can escape the process clean-up.
 """
 
 from __future__ import annotations

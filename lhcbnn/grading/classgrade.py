@@ -2,11 +2,13 @@
 
 Each submission runs in its own sandboxed child (:func:`~lhcbnn.grading.grade.grade_notebook`);
 ``jobs`` of them at a time (threads in the grader that wait on child processes). Each result
-is appended to the CSV and its feedback file written the moment it finishes, so an interrupted
-run loses at most the submissions in flight; a re-run skips every submission that already
-has a row for the same file content (sha256) unless ``force``. ``shard=(k, n)`` grades the
-k-th of n disjoint parts (by a stable hash of student and exercise), for batch systems; merge
-the shard CSVs with :func:`~lhcbnn.grading.gradebook.merge`.
+is appended to the long-format gradebook (:mod:`~lhcbnn.grading.gradebook`) and its feedback
+file written the moment it finishes, so an interrupted run loses at most the submissions in
+flight; a re-run skips every submission whose current grade is for the same file content
+(sha256) unless ``force``. A ``grader_error`` is not a grade: it is recorded (without points,
+and without touching the student's feedback) and the next run grades that file again.
+``shard=(k, n)`` grades the k-th of n disjoint parts (by a stable hash of student and
+exercise), for batch systems; merge the shard CSVs with :func:`~lhcbnn.grading.gradebook.merge`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lhcbnn.grading import gradebook
-from lhcbnn.grading.grade import GradeResult, _sha256, grade_notebook
+from lhcbnn.grading.grade import NOT_FINAL, GradeResult, _sha256, grade_notebook
 from lhcbnn.grading.sandbox import Limits, sandbox_mode
 from lhcbnn.grading.tasks import EXERCISES, Exercise
 
@@ -67,7 +69,7 @@ def in_shard(submission: Submission, shard: tuple[int, int]) -> bool:
 
 
 def _grade_safely(submission: Submission, **kwargs) -> GradeResult:
-    """grade_notebook, with a failure of the grader itself recorded as ``sandbox_error``."""
+    """grade_notebook, with a failure of the grader itself recorded as ``grader_error``."""
     try:
         return grade_notebook(submission.path, student=submission.student, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one broken run must not stop the class
@@ -76,7 +78,7 @@ def _grade_safely(submission: Submission, **kwargs) -> GradeResult:
             submission.exercise,
             0,
             0,
-            "sandbox_error",
+            "grader_error",
             notes=[f"the grader failed: {type(exc).__name__}: {exc}"],
             sha256=_sha256(submission.path),
         )
@@ -109,7 +111,7 @@ def grade_class(
 
     Args:
         submissions: folder with one sub-folder per student.
-        out: the gradebook CSV (appended to; created if missing).
+        out: the long-format gradebook CSV (appended to; created if missing).
         feedback_dir: where ``<student>/<exercise>.md`` go (default: ``feedback/`` beside
             ``out``).
         jobs: submissions graded at the same time.
@@ -141,8 +143,9 @@ def grade_class(
             for s in todo
             if (s.student, s.exercise) not in done
             or done[(s.student, s.exercise)].get("sha256") != _sha256(s.path)
-            or done[(s.student, s.exercise)].get("status") == "sandbox_error"
+            or done[(s.student, s.exercise)].get("status") in NOT_FINAL
         ]
+    gradebook.append_rows(out, [])  # the file exists (with its header) even with no work
     results: list[GradeResult] = []
     bar = None
     if progress:
@@ -167,8 +170,15 @@ def grade_class(
                     submission = pending.pop(future)
                     result = future.result()
                     result.student = submission.student
-                    gradebook.append_row(out, gradebook.row_of(result))
-                    _write_feedback(feedback_dir, result)
+                    gradebook.append_result(out, result)
+                    if result.status not in NOT_FINAL:
+                        _write_feedback(feedback_dir, result)
+                    else:
+                        print(
+                            f"grader error, {submission.path} will be graded again: "
+                            + "; ".join(result.notes)[:500],
+                            file=sys.stderr,
+                        )
                     results.append(result)
                     if on_result is not None:
                         on_result(result)
@@ -182,5 +192,4 @@ def grade_class(
         finally:
             if bar is not None:
                 bar.close()
-    gradebook.compact(out)
     return results

@@ -10,6 +10,7 @@
                                    [--timeout S] [--memory-mb M] [--shard K/N] [--force]
                                    [--sandbox auto|bwrap|none] [--no-progress]
     python -m lhcbnn.grading merge SHARD.csv [SHARD.csv ...] --out grades.csv
+    python -m lhcbnn.grading export grades.csv --format wide|moodle|canvas --out table.csv
     python -m lhcbnn.grading check NOTEBOOK.ipynb      # grade one file, print its feedback
     python -m lhcbnn.grading bench [--students 20] [--jobs 2] [--exercise NAME]
 """
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="gradebook CSVs")
     p.add_argument("--out", required=True, help="merged gradebook CSV")
 
+    p = sub.add_parser("export", help="a table for people, Moodle or Canvas from a gradebook")
+    p.add_argument("gradebook", help="long-format gradebook CSV")
+    p.add_argument("--format", choices=("wide", "moodle", "canvas"), default="wide")
+    p.add_argument("--out", required=True, help="CSV to write")
+
     p = sub.add_parser("check", help="grade one notebook and print the feedback")
     p.add_argument("notebook")
     limit_options(p)
@@ -94,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; problems with the arguments or files exit with code 2 and a message."""
+    """Run the command; problems with the arguments or files (bubblewrap missing included)
+    exit with code 2 and a message; ``grade`` exits with 3 when some run was a grader error
+    (those notebooks are graded again by the next run)."""
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -133,6 +141,12 @@ def _run(args: argparse.Namespace) -> int:
         n_rows = gradebook.merge(args.inputs, args.out)
         print(f"merged {len(args.inputs)} gradebooks into {args.out}: {n_rows} rows")
         return 0
+    if args.command == "export":
+        from lhcbnn.grading.export import export
+
+        n_rows = export(args.gradebook, args.format, args.out)
+        print(f"wrote {args.out} ({args.format}): {n_rows} rows")
+        return 0
     if args.command == "bench":
         from lhcbnn.grading.bench import time_grading
 
@@ -169,4 +183,4 @@ def _run(args: argparse.Namespace) -> int:
         f"gradebook: {args.out}",
         file=sys.stderr,
     )
-    return 0
+    return 3 if statuses.get("grader_error") else 0

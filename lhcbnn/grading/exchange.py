@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +60,16 @@ def write_job(
     soft_timeout: float,
     drop_to_uid: int | None,
     nproc_margin: int,
+    forbidden: Mapping[str, Sequence[str]] | None = None,
+    keep_read_access: bool = False,
 ) -> None:
-    """Write ``job.json`` and ``inputs.npz`` for the runner."""
+    """Write ``job.json`` and ``inputs.npz`` for the runner.
+
+    ``forbidden``: per task function, the names the runner sets tripwires on while that
+    task's cases run (:attr:`~lhcbnn.grading.tasks.base.Task.forbidden`).
+    ``keep_read_access``: the runner keeps read access after dropping root (no bubblewrap).
+    """
+    forbidden = forbidden or {}
     arrays: dict[str, np.ndarray] = {}
     job_tasks = []
     for function, cases, n_outputs in tasks:
@@ -71,14 +79,22 @@ def write_job(
                 _encode_arg(arg, f"{function}__{c}__{a}", arrays) for a, arg in enumerate(case.args)
             ]
             job_cases.append({"args": args})
-        job_tasks.append({"function": function, "cases": job_cases, "outputs": n_outputs})
+        job_tasks.append(
+            {
+                "function": function,
+                "cases": job_cases,
+                "outputs": n_outputs,
+                "forbidden": list(forbidden.get(function, ())),
+            }
+        )
     job = {
         "protocol": PROTOCOL,
-        "cells": [{"index": cell.index, "source": cell.source} for cell in cells],
+        "cells": [{"index": cell.index, "source": cell.code} for cell in cells],
         "tasks": job_tasks,
         "soft_timeout": soft_timeout,
         "drop_to_uid": drop_to_uid,
         "nproc_margin": nproc_margin,
+        "keep_read_access": keep_read_access,
     }
     (workdir / "job.json").write_text(json.dumps(job))
     np.savez(workdir / "inputs.npz", **arrays)
@@ -99,10 +115,13 @@ class Report:
         cells: list[CellReport],
         outcomes: dict[str, list[CaseOutcome]],
         stdout_truncated: bool,
+        tripped: dict[str, list[str]] | None = None,
     ) -> None:
         self.cells = cells
         self.outcomes = outcomes
         self.stdout_truncated = stdout_truncated
+        # per task: "lhcbnn.losses.kl_gaussian (cell 3, line 2)" for each forbidden call seen
+        self.tripped = tripped or {}
 
     def errors_of_type(self, *names: str) -> bool:
         texts = [c.error for c in self.cells] + [
@@ -188,10 +207,12 @@ def read_report(
     if not isinstance(tasks_raw, dict):
         raise InvalidReport("the report has no task results")
     outcomes: dict[str, list[CaseOutcome]] = {}
+    tripped: dict[str, list[str]] = {}
     for function, cases, n_outputs in tasks:
         entry = tasks_raw.get(function)
         if not isinstance(entry, dict) or entry.get("status") not in TASK_STATUSES:
             raise InvalidReport(f"the report has no valid result for {function}")
+        tripped[function] = _tripped(entry.get("tripped", []), function)
         if entry["status"] != "ok":
             outcomes[function] = [CaseOutcome(entry["status"])] * len(cases)
             continue
@@ -214,4 +235,18 @@ def read_report(
             results.append(CaseOutcome("ok", tuple(outputs[key] for key in keys)))
         outcomes[function] = results
     truncated = bool(raw.get("stdout_truncated")) or bool(raw.get("stderr_truncated"))
-    return Report(cells, outcomes, truncated)
+    return Report(cells, outcomes, truncated, tripped)
+
+
+def _tripped(entries: object, function: str) -> list[str]:
+    """The forbidden calls the runner saw during one task, as short texts."""
+    if not isinstance(entries, list) or len(entries) > 100:
+        raise InvalidReport(f"the report has a bad list of forbidden calls for {function}")
+    texts = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise InvalidReport(f"the report has a bad forbidden call for {function}")
+        name = str(entry.get("function", "?"))[:120]
+        where = str(entry.get("where", ""))[:120]
+        texts.append(f"{name} ({where})" if where else name)
+    return texts

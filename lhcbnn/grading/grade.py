@@ -16,8 +16,14 @@ crashed            the process died from a signal (segfault, kill, ...)         
 invalid_report     the report was missing pieces or forged                         0
 invalid_notebook   the file is not a readable notebook                             0
 unknown_exercise   the file name matches no exercise                               0
-sandbox_error      the grader could not run the sandbox (instructor's problem)     0
+grader_error       the grader failed (sandbox did not start, job folder vanished,  none
+                   disk full): not a grade; a re-run grades the file again
 =================  ==============================================================  ======
+
+A reference shortcut costs its task: a task whose cases called a function the task forbids
+(:attr:`~lhcbnn.grading.tasks.base.Task.forbidden`; seen by the tripwires inside the sandbox
+however the call was reached, or written in the function's definition) scores 0, and the
+feedback names the function and the line that called it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from lhcbnn.grading.sandbox import Limits
 from lhcbnn.grading.tasks import EXERCISES
 from lhcbnn.grading.tasks.base import Exercise, TaskResult, check_task
 
-__all__ = ["GradeResult", "grade_notebook", "STATUSES"]
+__all__ = ["GradeResult", "grade_notebook", "STATUSES", "NOT_FINAL"]
 
 STATUSES = (
     "ok",
@@ -50,8 +56,10 @@ STATUSES = (
     "invalid_report",
     "invalid_notebook",
     "unknown_exercise",
-    "sandbox_error",
+    "grader_error",
 )
+#: statuses that are not a grade: the submission is graded again by the next run
+NOT_FINAL = ("grader_error", "sandbox_error")
 _MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
 
 
@@ -111,7 +119,7 @@ _STATUS_TEXT = {
     "invalid_report": "the grading report was missing or tampered with; no points",
     "invalid_notebook": "the file could not be read as a notebook; no points",
     "unknown_exercise": "the file name matches no exercise; no points",
-    "sandbox_error": "the grader failed to run the notebook; ask your instructor",
+    "grader_error": "the grader failed (not your notebook's fault); it will be graded again",
 }
 
 
@@ -200,13 +208,30 @@ def grade_notebook(
     mode = sandbox_module.sandbox_mode(sandbox)
     result.sandbox = mode
     task_cases = [(task.function, list(task.cases()), len(task.outputs)) for task in exercise.tasks]
-    jobdir, logdir, uid = sandbox_module.prepare_workdir()
-    uid = uid if mode == "bwrap" else None
+    forbidden = {task.function: task.forbidden for task in exercise.tasks}
     try:
-        write_job(jobdir, cells, task_cases, limits.soft, uid, limits.nproc_margin)
+        jobdir, logdir, uid = sandbox_module.prepare_workdir()
+    except OSError as exc:  # disk full, no temporary folder
+        return _grader_error(result, exercise, f"cannot create the work folder: {exc}", started)
+    try:
+        write_job(
+            jobdir,
+            cells,
+            task_cases,
+            limits.soft,
+            uid,
+            limits.nproc_margin,
+            forbidden,
+            keep_read_access=mode == "none",
+        )
         nonce = sandbox_module.new_nonce()
         run = sandbox_module.run_in_sandbox(jobdir, nonce, limits, mode, logdir)
-        _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits)
+        if run.grader_fault:
+            _grader_error(result, exercise, run.grader_fault, started)
+        else:
+            _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits)
+    except OSError as exc:  # the grader's own files: disk full, folder removed
+        _grader_error(result, exercise, f"{type(exc).__name__}: {exc}", started)
     finally:
         if keep_workdir:
             result.notes.append(f"work folder kept: {jobdir.parent}")
@@ -216,13 +241,18 @@ def grade_notebook(
     return result
 
 
+def _grader_error(result: GradeResult, exercise: Exercise, reason: str, started: float):  # noqa: ANN202
+    """Mark ``result`` as the grader's failure: no points, not final, re-run regrades."""
+    result.status = "grader_error"
+    result.score = 0
+    result.tasks = _zero(exercise, "not graded: the grader failed; it will be graded again")
+    result.notes.append("the grader failed, not the notebook: " + reason)
+    result.seconds = time.monotonic() - started
+    return result
+
+
 def _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits) -> None:  # noqa: ANN001
     """Fill ``result`` from the run: status, per-task points, notes."""
-    if not run.supervisor_ok:
-        result.status = "sandbox_error"
-        result.tasks = _zero(exercise, "not graded: the sandbox failed to start")
-        result.notes.append("the grader could not run the sandbox: " + run.stderr_tail[-500:])
-        return
     code = run.returncode
     if run.mode == "bwrap" and code is not None and code > 128:
         code = 128 - code  # bubblewrap reports a child killed by signal N as exit code 128+N
@@ -261,6 +291,9 @@ def _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits) -> N
         if "MemoryError" in run.stderr_tail or "std::bad_alloc" in run.stderr_tail:
             result.status = "memory_limit"
             result.notes.append(f"it ran out of memory (limit {limits.memory_mb} MiB)")
+        if run.oom_kills:
+            result.status = "memory_limit"
+            result.notes.append(_cap_note(run, limits))
         result.tasks = _zero(exercise, "not graded: the notebook did not run to the end")
         tail = run.stderr_tail.strip()[-600:]
         if tail:
@@ -295,20 +328,27 @@ def _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits) -> N
         if any(o.status == "timeout" for o in outcomes):
             statuses.append("cell_timeout")
         checked = check_task(task, cases, outcomes)
+        tripped = report.tripped.get(task.function, [])
         shortcuts = forbidden_uses(cells, task.function, task.forbidden)
-        if shortcuts and checked.passed:
+        if tripped or shortcuts:
+            seen = tripped or shortcuts
             checked = type(checked)(
                 task.function,
                 0,
                 task.points,
                 False,
-                "calls the reference implementation (" + ", ".join(shortcuts) + ") instead of "
-                "computing the result itself",
+                "scores 0: it calls the reference implementation ("
+                + "; ".join(dict.fromkeys(seen))
+                + ") instead of computing the result itself"
+                + ("" if tripped else " (in its definition)"),
             )
         result.tasks.append(checked)
     if report.errors_of_type(*_MEMORY_ERRORS) or _torch_oom(report):
         statuses.append("memory_limit")
         result.notes.append(f"something ran out of memory (limit {limits.memory_mb} MiB)")
+    if run.oom_kills:
+        statuses.append("memory_limit")
+        result.notes.append(_cap_note(run, limits))
     cap = limits.output_mb * 2**20
     if (
         run.stdout_bytes >= cap
@@ -328,6 +368,13 @@ def _judge(result, exercise, cells, task_cases, run, logdir, nonce, limits) -> N
             result.status = status
             break
     result.score = sum(t.points for t in result.tasks)
+
+
+def _cap_note(run, limits) -> str:  # noqa: ANN001
+    return (
+        f"the notebook's processes together used more than {limits.submission_memory_mb} MiB; "
+        f"the kernel ended {run.oom_kills} of them"
+    )
 
 
 def _error_texts(report) -> list[str]:  # noqa: ANN001

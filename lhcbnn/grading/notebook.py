@@ -2,15 +2,25 @@
 
 Parsing happens in the grader's process, so it only reads JSON (size-capped), never executes
 anything and never trusts the structure: a file that is not a version-4 notebook gets
-:class:`InvalidNotebook` with a reason the student can act on.
+:class:`InvalidNotebook` with a reason the student can act on. The structure is checked by
+``nbformat`` itself (``nbformat.reads`` + ``nbformat.validate`` against the nbformat 4
+schema, after ``nbformat``'s own normalisation of harmless omissions such as cell ids).
+
+IPython syntax (``%matplotlib``, ``%%writefile``, ``!pip``, ``x = !ls``) becomes plain Python
+through IPython's own ``TransformerManager``, the code Jupyter runs before executing a cell:
+each magic turns into a ``get_ipython()`` call, which the sandbox's runner answers by doing
+nothing (see :class:`lhcbnn.grading.runner.MagicsNotRun`).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import nbformat
 
 __all__ = [
     "SELF_CHECK_TAG",
@@ -19,6 +29,7 @@ __all__ = [
     "read_notebook",
     "code_cells",
     "forbidden_uses",
+    "python_source",
 ]
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -36,6 +47,29 @@ class CodeCell:
     index: int
     source: str
     tags: tuple[str, ...]
+
+    @property
+    def code(self) -> str:
+        """The source as plain Python (magics rewritten, see :func:`python_source`)."""
+        return python_source(self.source)
+
+
+@functools.cache
+def _transformer():  # noqa: ANN202
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager()
+
+
+@functools.lru_cache(maxsize=4096)
+def python_source(source: str) -> str:
+    """A cell's source as Jupyter's IPython kernel would run it: magics, shell escapes and
+    help syntax become ``get_ipython()`` calls. Source that does not parse stays as it is
+    (the runner reports the syntax error)."""
+    try:
+        return _transformer().transform_cell(source)
+    except (SyntaxError, ValueError, IndexError):
+        return source
 
 
 def _source_text(source: object) -> str:
@@ -84,7 +118,17 @@ def read_notebook(path: str | Path) -> dict:
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             raise InvalidNotebook("a cell has no valid cell_type")
         _source_text(cell.get("source", ""))
-    return notebook
+    try:
+        node = nbformat.reads(text, as_version=4)
+        _, node = nbformat.validator.normalize(node, relax_add_props=True)
+        nbformat.validate(node, relax_add_props=True)
+    except nbformat.ValidationError as exc:
+        raise InvalidNotebook(
+            f"the file does not follow the notebook format: {str(exc.message)[:200]}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - nbformat's readers raise many kinds
+        raise InvalidNotebook(f"nbformat cannot read the file: {str(exc)[:200]}") from None
+    return node
 
 
 def code_cells(notebook: dict, include_self_checks: bool = False) -> list[CodeCell]:
@@ -114,7 +158,7 @@ def forbidden_uses(cells: list[CodeCell], function: str, forbidden: tuple[str, .
     wanted = set(forbidden)
     for cell in cells:
         try:
-            tree = ast.parse(_strip_magic_lines(cell.source))
+            tree = ast.parse(cell.code)
         except (SyntaxError, ValueError):
             continue
         for node in ast.walk(tree):
@@ -142,9 +186,3 @@ def _binds(node: ast.stmt, name: str) -> bool:
     elif isinstance(node, ast.AnnAssign | ast.AugAssign):
         targets = [node.target]
     return any(isinstance(t, ast.Name) and t.id == name for t in targets)
-
-
-def _strip_magic_lines(source: str) -> str:
-    return "\n".join(
-        "pass" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n")
-    )

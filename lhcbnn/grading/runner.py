@@ -1,8 +1,9 @@
 """The code that runs INSIDE the sandbox, in the child process, next to the student's code.
 
 Run as ``python -s -B runner.py JOBDIR SCRATCH`` by :mod:`lhcbnn.grading.sandbox`; it
-imports only the standard library and numpy (torch only when a task's inputs are tensors),
-never ``lhcbnn.grading``, so the hidden checks need not be visible in the sandbox.
+imports only the standard library, numpy and :mod:`sandbox_tripwires` beside it (torch when
+a task's inputs are tensors, ``lhcbnn`` when a task forbids names), never the rest of
+``lhcbnn.grading``, so the hidden checks need not be visible in the sandbox.
 
 Protocol:
 
@@ -17,10 +18,15 @@ Protocol:
   report as UTF-8 JSON bytes under ``__report__``); fd 4: a progress log (cell/task started).
   Both are files outside the sandbox, size-capped by RLIMIT_FSIZE.
 
-Steps: drop privileges, cap the number of processes, execute each code cell in one fresh
-namespace (errors are recorded and the next cell runs), then call every task function on
-every case, converting returns to float64 arrays, write the bundle and end with ``os._exit``
-so that no atexit hook or thread of the student's code runs afterwards.
+Steps: note ``started`` in the progress log (a run without it failed on the grader's side:
+the sandbox did not start or the job folder was gone), drop privileges, cap the number of
+processes, set tripwires on every name a task forbids (:mod:`sandbox_tripwires`), execute each
+code cell in one fresh namespace (errors are recorded and the next cell runs; magics arrive
+already rewritten by IPython's ``TransformerManager`` into ``get_ipython()`` calls, which do
+nothing here), then call every task function on every case with that task's tripwires armed,
+converting returns to float64 arrays, write the bundle and end with ``os._exit`` so that no
+atexit hook or thread of the student's code runs afterwards. When the grader's own files fail
+(disk full, folder deleted), the runner exits with :data:`GRADER_FAULT_EXIT`.
 
 The report carries values, never points: pass/fail is decided in the grader's process, so a
 forged report can at most deliver forged values, which the grader checks like any answer.
@@ -35,7 +41,6 @@ import json
 import linecache
 import os
 import random
-import re
 import resource
 import signal
 import sys
@@ -44,6 +49,11 @@ import traceback
 import zipfile  # noqa: F401 - np.savez needs it; imported before any student code
 
 import numpy as np
+
+if __package__:  # imported as lhcbnn.grading.runner (tests)
+    from lhcbnn.grading.sandbox_tripwires import Tripwires
+else:  # run as a script, also inside bubblewrap: the file beside this one
+    from sandbox_tripwires import Tripwires
 
 PROTOCOL = 1
 MAX_MESSAGE = 600
@@ -108,13 +118,49 @@ def time_budget(seconds: float):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def drop_privileges(uid: int | None) -> None:
-    """Become ``uid`` (only when started as root inside bubblewrap)."""
+PR_SET_KEEPCAPS = 8
+CAP_DAC_READ_SEARCH = 2
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _keep_only_read_access() -> None:
+    """After the uid change: effective = permitted = {CAP_DAC_READ_SEARCH} (capset(2)).
+
+    Without bubblewrap the Python installation may sit where only root can read (a pyenv
+    under ``/root``); this capability lets the runner read it, and nothing else of root's
+    remains: no writing, no signals to other users' processes, no other capability. It is
+    not inherited across ``exec`` by a non-root process."""
+    import ctypes
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inherit")]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    data = (Data * 2)()
+    data[0].effective = data[0].permitted = 1 << CAP_DAC_READ_SEARCH
+    if libc.capset(ctypes.byref(Header(_CAPABILITY_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def drop_privileges(uid: int | None, keep_read_access: bool = False) -> None:
+    """Become ``uid`` when started as root (under bubblewrap, and without it).
+
+    ``keep_read_access`` (no bubblewrap): keep only CAP_DAC_READ_SEARCH, see
+    :func:`_keep_only_read_access`."""
     if uid is None or os.geteuid() != 0:
         return
+    if keep_read_access:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
+    if keep_read_access:
+        _keep_only_read_access()
     if os.geteuid() == 0 or os.getuid() == 0:  # pragma: no cover - defensive
         raise RuntimeError("could not drop root privileges")
 
@@ -152,20 +198,33 @@ def limit_processes(margin: int) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (limit, limit))
 
 
-_MAGIC = re.compile(r"^(\s*)([%!].*)$")
+class MagicsNotRun:
+    """``get_ipython()`` for code whose magics the grader turned into calls (IPython's
+    ``TransformerManager``, in the grader): shell escapes and magics do nothing, except
+    ``%time``/``%timeit``/``%%time``/``%%capture``, whose statement runs once."""
 
+    RUNS_ITS_CODE = ("time", "timeit", "capture")
 
-def strip_magics(source: str) -> str:
-    """Replace IPython line/cell magics and shell escapes by ``pass`` (keeps line numbers)."""
-    lines = source.split("\n")
-    out = []
-    for line in lines:
-        match = _MAGIC.match(line)
-        if match:
-            out.append(f"{match.group(1)}pass  # removed by the grader: {match.group(2)[:40]}")
-        else:
-            out.append(line)
-    return "\n".join(out)
+    def __init__(self, namespace: dict) -> None:
+        self.namespace = namespace
+        self.user_ns = namespace
+
+    def run_line_magic(self, name: str, line: str, *args: object) -> None:
+        if name in self.RUNS_ITS_CODE and line.strip():
+            exec(compile(line, "<magic>", "exec"), self.namespace)
+
+    def run_cell_magic(self, name: str, line: str, cell: str) -> None:
+        if name in self.RUNS_ITS_CODE:
+            exec(compile(cell, "<magic>", "exec"), self.namespace)
+
+    def system(self, command: str) -> None:
+        return None
+
+    def getoutput(self, command: str, *args: object) -> list[str]:
+        return []
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args, **kwargs: None
 
 
 def short(text: object) -> str:
@@ -272,34 +331,35 @@ def write_bundle(report: dict, outputs: dict[str, np.ndarray]) -> None:
         view = view[written:]
 
 
-def main(jobdir: str, scratch: str) -> None:
-    nonce = sys.stdin.readline().strip()
-    sys.stdin.close()
-    with _open(os.path.join(jobdir, "job.json")) as handle:
-        job = json.load(handle)
-    arrays = load_inputs(os.path.join(jobdir, "inputs.npz"))
-    drop_privileges(job.get("drop_to_uid"))
-    os.makedirs(scratch, exist_ok=True)
-    os.chdir(scratch)
-    limit_processes(int(job.get("nproc_margin", 0)))
-    soft = float(job["soft_timeout"])
-    started = time.monotonic()
+GRADER_FAULT_EXIT = 75  # EX_TEMPFAIL: the grader's side failed (disk full, folder gone)
+_GRADER_FAULTS = (28, 122, 5, 2)  # ENOSPC, EDQUOT, EIO, ENOENT on the grader's own files
 
-    stdout = CappedStream(sys.stdout, PYTHON_OUTPUT_CAP)
-    stderr = CappedStream(sys.stderr, PYTHON_OUTPUT_CAP)
-    sys.stdout, sys.stderr = stdout, stderr
-    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
-    namespace["display"] = lambda *objects, **kw: print(*objects)
 
-    report: dict = {"protocol": PROTOCOL, "cells": [], "tasks": {}}
-    progress = _open(PROGRESS_FD, "w", buffering=1, closefd=False)
-    for cell in job["cells"]:
+def grader_fault(what: str, exc: OSError) -> None:
+    """Leave with the exit code that tells the grader it was not the student's fault."""
+    with contextlib.suppress(Exception):
+        os.write(2, f"lhcbnn-runner: grader fault: {what}: {exc}\n".encode())
+    _exit(GRADER_FAULT_EXIT)
+
+
+def set_tripwires(tasks: list[dict]) -> Tripwires | None:
+    """Traps on every name some task forbids (imports ``lhcbnn``, which holds most of them)."""
+    names = {name for task in tasks for name in task.get("forbidden", [])}
+    if not names:
+        return None
+    with contextlib.suppress(Exception):
+        import lhcbnn  # noqa: F401
+    return Tripwires(names)
+
+
+def run_cells(cells: list[dict], namespace: dict, soft: float, progress, report: dict) -> None:
+    for cell in cells:
         label = f"<cell {cell['index'] + 1}>"  # 1-based position in the notebook
         entry: dict = {"index": cell["index"], "status": "ok"}
         note_progress(progress, f"cell {cell['index']}")
         tick = time.monotonic()
         try:
-            source = strip_magics(cell["source"])
+            source = cell["source"]
             linecache.cache[label] = (len(source), None, source.splitlines(True), label)
             code = compile(source, label, "exec")
             with time_budget(soft):
@@ -318,52 +378,100 @@ def main(jobdir: str, scratch: str) -> None:
         entry["seconds"] = round(time.monotonic() - tick, 3)
         report["cells"].append(entry)
 
+
+def run_task(task, namespace, arrays, soft, tripwires, outputs) -> dict:  # noqa: ANN001
+    """Call the task's function on each case; returns the task's entry of the report."""
+    name = task["function"]
+    function = namespace.get(name)
+    result: dict = {"status": "ok", "cases": []}
+    if function is None:
+        result["status"] = "missing"
+        return result
+    if not callable(function):
+        result["status"] = "not_callable"
+        return result
+    if tripwires is not None:
+        tripwires.arm(set(task.get("forbidden", [])))
+    for case_index, case in enumerate(task["cases"]):
+        outcome: dict = {"status": "ok"}
+        tick = time.monotonic()
+        try:
+            args = [build_argument(spec, arrays) for spec in case["args"]]
+            reseed()
+            with time_budget(soft):  # the conversion may run the student's code too
+                values = to_float_arrays(function(*args), int(task.get("outputs", 1)))
+            for k, array in enumerate(values):
+                outputs[f"{name}/{case_index}/{k}"] = array
+            outcome["n_outputs"] = len(values)
+        except SoftTimeout:
+            outcome.update(
+                status="timeout",
+                error={
+                    "type": "Timeout",
+                    "message": f"took longer than {soft:.0f} s and was interrupted",
+                    "where": "",
+                },
+            )
+        except _NotImplementedError as exc:
+            outcome.update(status="not_implemented", error=describe_error(exc))
+        except _BaseException as exc:
+            outcome.update(status="error", error=describe_error(exc))
+        outcome["seconds"] = round(time.monotonic() - tick, 3)
+        result["cases"].append(outcome)
+    if tripwires is not None:
+        result["tripped"] = [
+            {"function": qualified, "where": where} for qualified, where in tripwires.disarm()
+        ]
+    return result
+
+
+def main(jobdir: str, scratch: str) -> None:
+    nonce = sys.stdin.readline().strip()
+    sys.stdin.close()
+    progress = _open(PROGRESS_FD, "w", buffering=1, closefd=False)
+    try:
+        with _open(os.path.join(jobdir, "job.json")) as handle:
+            job = json.load(handle)
+        arrays = load_inputs(os.path.join(jobdir, "inputs.npz"))
+    except OSError as exc:  # the grader's job folder is gone or unreadable
+        grader_fault("cannot read the job", exc)
+    note_progress(progress, "started")  # from here on, a failure may be the student's
+    drop_privileges(job.get("drop_to_uid"), bool(job.get("keep_read_access")))
+    os.makedirs(scratch, exist_ok=True)
+    os.chdir(scratch)
+    limit_processes(int(job.get("nproc_margin", 0)))
+    soft = float(job["soft_timeout"])
+    started = time.monotonic()
+    tripwires = set_tripwires(job["tasks"])
+
+    stdout = CappedStream(sys.stdout, PYTHON_OUTPUT_CAP)
+    stderr = CappedStream(sys.stderr, PYTHON_OUTPUT_CAP)
+    sys.stdout, sys.stderr = stdout, stderr
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    namespace["display"] = lambda *objects, **kw: print(*objects)
+    magics = MagicsNotRun(namespace)
+    namespace["get_ipython"] = lambda: magics
+
+    report: dict = {"protocol": PROTOCOL, "cells": [], "tasks": {}}
+    run_cells(job["cells"], namespace, soft, progress, report)
     outputs: dict[str, np.ndarray] = {}
     for task in job["tasks"]:
-        name = task["function"]
-        note_progress(progress, f"task {name}")
-        function = namespace.get(name)
-        result: dict = {"status": "ok", "cases": []}
-        report["tasks"][name] = result
-        if function is None:
-            result["status"] = "missing"
-            continue
-        if not callable(function):
-            result["status"] = "not_callable"
-            continue
-        for case_index, case in enumerate(task["cases"]):
-            outcome: dict = {"status": "ok"}
-            tick = time.monotonic()
-            try:
-                args = [build_argument(spec, arrays) for spec in case["args"]]
-                reseed()
-                with time_budget(soft):  # the conversion may run the student's code too
-                    values = to_float_arrays(function(*args), int(task.get("outputs", 1)))
-                for k, array in enumerate(values):
-                    outputs[f"{name}/{case_index}/{k}"] = array
-                outcome["n_outputs"] = len(values)
-            except SoftTimeout:
-                outcome.update(
-                    status="timeout",
-                    error={
-                        "type": "Timeout",
-                        "message": f"took longer than {soft:.0f} s and was interrupted",
-                        "where": "",
-                    },
-                )
-            except _NotImplementedError as exc:
-                outcome.update(status="not_implemented", error=describe_error(exc))
-            except _BaseException as exc:
-                outcome.update(status="error", error=describe_error(exc))
-            outcome["seconds"] = round(time.monotonic() - tick, 3)
-            result["cases"].append(outcome)
+        note_progress(progress, f"task {task['function']}")
+        report["tasks"][task["function"]] = run_task(
+            task, namespace, arrays, soft, tripwires, outputs
+        )
 
     report["stdout_truncated"] = stdout.truncated
     report["stderr_truncated"] = stderr.truncated
     report["seconds"] = round(time.monotonic() - started, 3)
     report["nonce"] = nonce
     signal.setitimer(signal.ITIMER_REAL, 0)
-    write_bundle(report, outputs)
+    try:
+        write_bundle(report, outputs)
+    except OSError as exc:
+        if exc.errno in _GRADER_FAULTS:
+            grader_fault("cannot write the result", exc)
+        raise
     with contextlib.suppress(Exception):
         sys.__stdout__.flush()
         sys.__stderr__.flush()

@@ -4,22 +4,27 @@ The process tree of one run::
 
     grader (this process, a thread of it)
     └── supervisor.py      trusted; own session; subreaper; wall-time limit; kills leftovers
-        └── bwrap ...      own session; rlimits (AS, CPU, FSIZE, NOFILE, no core)
+        └── bwrap ...      own session; own cgroup (memory + task cap of the whole run);
+                           rlimits (AS, CPU, FSIZE, NOFILE, no core)
             └── python -s -B runner.py WORKDIR      (drops to an unprivileged uid if root)
                 └── the student's code (exec of the notebook's cells)
 
 What bubblewrap adds (``mode="bwrap"``): a new mount namespace in which only the system
 directories (``/usr``, ``/etc``, ...), the Python installation, the virtual environment,
 the ``lhcbnn`` package and the job folder are visible, all read-only (``lhcbnn/grading`` is
-hidden except the runner); the only writable place is a private, size-limited, memory-backed
-``/tmp`` (the student's working folder is ``/tmp/work``); results leave through inherited file
-descriptors; new PID, IPC, UTS, network (no network at all) and cgroup namespaces;
-``--die-with-parent``; ``--new-session``.
+hidden except the runner and its tripwires); the only writable place is a private,
+size-limited, memory-backed ``/tmp`` (the student's working folder is ``/tmp/work``);
+results leave through inherited file descriptors; new PID, IPC, UTS, network (no network
+at all) and cgroup namespaces; ``--die-with-parent``; ``--new-session``.
 When the grader runs as root, the runner keeps only CAP_SETUID/CAP_SETGID and drops to a
 random unprivileged uid before any student code runs, so the process limit applies and no
-root privilege remains. Without bubblewrap (``mode="none"``) the child still gets the limits,
-its own folder as working directory and a scrubbed environment, but it can read and write
-everything the grader's user can; the grader warns once.
+root privilege remains.
+
+Bubblewrap is never given up silently: where it cannot run, :func:`sandbox_mode` raises
+:class:`SandboxUnavailable` naming the fix. Only an explicit ``mode="none"`` (``--sandbox
+none``) grades without it: the child still gets the limits, the cgroup, its own folder as
+working directory, a scrubbed environment and, as root, the drop to an unprivileged uid, but
+it can read everything that uid can read and reach the network.
 """
 
 from __future__ import annotations
@@ -38,12 +43,20 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Limits", "RunResult", "sandbox_mode", "run_in_sandbox"]
+from lhcbnn.grading import cgroup
+
+__all__ = ["Limits", "RunResult", "SandboxUnavailable", "sandbox_mode", "run_in_sandbox"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../lhcbnn
 GRADING_DIR = Path(__file__).resolve().parent
 RUNNER = GRADING_DIR / "runner.py"
+TRIPWIRES = GRADING_DIR / "sandbox_tripwires.py"
 SUPERVISOR = GRADING_DIR / "supervisor.py"
+GRADER_FAULT_EXIT = 75  # the runner's exit code when the grader's side failed (runner.py)
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot run here and nobody accepted grading without it."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,11 @@ class Limits:
         open_files: RLIMIT_NOFILE.
         scratch_mb: size of the student's private, memory-backed working folder (bubblewrap
             only; without it the folder is on disk and only each file's size is capped).
+        submission_memory_mb: memory of the whole submission, all its processes together
+            (page cache and the private ``/tmp`` included): a cgroup limit where the machine
+            offers one (:mod:`lhcbnn.grading.cgroup`); past it the kernel's out-of-memory
+            killer ends a process of the submission.
+        max_tasks: processes and threads of the whole submission (cgroup ``pids.max``).
     """
 
     timeout: float = 60.0
@@ -71,6 +89,8 @@ class Limits:
     nproc_margin: int = 64
     open_files: int = 1024
     scratch_mb: int = 256
+    submission_memory_mb: int = 4096
+    max_tasks: int = 256
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -79,6 +99,12 @@ class Limits:
             raise ValueError(f"memory_mb must be at least 256, got {self.memory_mb}")
         if self.output_mb < 1:
             raise ValueError(f"output_mb must be at least 1, got {self.output_mb}")
+        if self.submission_memory_mb < 256:
+            raise ValueError(
+                f"submission_memory_mb must be at least 256, got {self.submission_memory_mb}"
+            )
+        if self.max_tasks < 8:
+            raise ValueError(f"max_tasks must be at least 8, got {self.max_tasks}")
 
     @property
     def soft(self) -> float:
@@ -99,6 +125,11 @@ class RunResult:
     stderr_bytes: int
     supervisor_ok: bool
     mode: str
+    runner_started: bool = True
+    grader_fault: str = ""
+    memory_peak_bytes: int | None = None
+    oom_kills: int = 0
+    cgroup: str = "none"
 
 
 def _python_paths() -> list[str]:
@@ -176,6 +207,7 @@ def _bwrap_arguments(jobdir: str, as_root: bool, scratch_mb: int = 256) -> list[
     # hide the hidden checks; keep the runner
     grading = str(GRADING_DIR)
     args.extend(["--tmpfs", grading, "--ro-bind", str(RUNNER), str(RUNNER)])
+    args.extend(["--ro-bind", str(TRIPWIRES), str(TRIPWIRES)])
     bind(jobdir, jobdir)
     args.extend(
         [
@@ -223,11 +255,13 @@ def _bwrap_works() -> tuple[bool, str]:
 
 
 def sandbox_mode(requested: str = "auto") -> str:
-    """``"bwrap"`` or ``"none"``.
+    """``"bwrap"`` or ``"none"``; never falls back on its own.
 
-    ``requested``: ``"auto"`` (bwrap if it works, else none with a warning), ``"bwrap"``
-    (error if it does not work) or ``"none"``. The environment variable
-    ``LHCBNN_SANDBOX`` overrides ``"auto"``.
+    ``requested``: ``"auto"`` or ``"bwrap"`` (bubblewrap, or :class:`SandboxUnavailable`
+    naming the fix when it cannot run here) or ``"none"`` (no isolation: the instructor
+    accepts that student code can read and write what the grader's user can; as root the
+    runner still drops to an unprivileged uid). The environment variable ``LHCBNN_SANDBOX``
+    overrides ``"auto"``.
     """
     if requested == "auto":
         requested = os.environ.get("LHCBNN_SANDBOX", "auto")
@@ -238,15 +272,27 @@ def sandbox_mode(requested: str = "auto") -> str:
     works, reason = _bwrap_works()
     if works:
         return "bwrap"
-    if requested == "bwrap":
-        raise RuntimeError(f"bubblewrap sandbox requested but unavailable: {reason}")
-    warnings.warn(
-        f"{reason}: student code runs in a plain child process with resource limits but can "
-        "read and write every file the grader's user can. Install bubblewrap to isolate it.",
-        RuntimeWarning,
-        stacklevel=2,
+    raise SandboxUnavailable(
+        f"{reason}, so student code cannot be isolated. Install bubblewrap "
+        "(Debian/Ubuntu: apt-get install bubblewrap; it needs user namespaces, or root) and "
+        "grade again, or pass --sandbox none (sandbox='none') to grade WITHOUT isolation: "
+        "student code can then read and write every file the grader's user can (solutions, "
+        "hidden checks, other students' work) and reach the network."
     )
-    return "none"
+
+
+@functools.cache
+def cgroup_support() -> cgroup.Support:
+    """Which per-submission memory/process cap works here; warns once where none does."""
+    found = cgroup.support()
+    if found.kind == "none":
+        warnings.warn(
+            "no cgroup can be created here (" + found.reason + "): memory and processes are "
+            "capped per process only (RLIMIT_AS, RLIMIT_NPROC), not per submission",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return found
 
 
 def _child_env(workdir: str) -> dict[str, str]:
@@ -314,8 +360,10 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
     ``jobdir`` holds ``job.json`` and ``inputs.npz`` (read-only for the child under bwrap);
     ``logdir`` receives ``stdout.txt``, ``stderr.txt``, ``result.npz`` (fd 3) and
     ``progress.log`` (fd 4), files the child writes through inherited descriptors only.
-    Blocks until the child and everything it started are gone (at most ``limits.timeout``
-    plus a few seconds).
+    The whole run is one cgroup where the machine allows (memory and task caps of
+    ``limits``). Blocks until the child and everything it started are gone (at most
+    ``limits.timeout`` plus a few seconds). ``grader_fault`` of the result is set when the
+    failure is on the grader's side (the sandbox did not start, the job folder vanished).
     """
     jobdir = Path(jobdir).resolve()
     logdir = Path(logdir).resolve()
@@ -328,6 +376,13 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
         prefix = []
     # sys.executable, not its real path: the venv is found from the path Python is started by
     command = [*prefix, sys.executable, "-s", "-B", str(RUNNER), str(jobdir), scratch]
+    kind = cgroup_support().kind
+    try:
+        group = cgroup.RunGroup.create(
+            limits.submission_memory_mb * 2**20, limits.max_tasks, kind=kind
+        )
+    except OSError as exc:
+        return _grader_fault(mode, f"cannot create the run's cgroup: {exc}")
     config = {
         "cmd": command,
         "cwd": str(jobdir) if mode == "none" else "/",
@@ -338,6 +393,8 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
         "result": str(logdir / "result.npz"),
         "progress": str(logdir / "progress.log"),
         "cleanup": str(logdir.parent),
+        "cgroup_procs": group.procs_files if group else [],
+        "grader_pid": os.getpid(),
         "limits": {
             "address_space": limits.memory_mb * 2**20,
             "cpu_seconds": int(limits.timeout) + 5,
@@ -345,20 +402,28 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
             "open_files": limits.open_files,
         },
     }
-    supervisor = subprocess.Popen(
-        [sys.executable, "-I", "-S", str(SUPERVISOR), json.dumps(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env={"PATH": "/usr/bin:/bin"},
-        cwd=str(logdir),
-    )
     try:
-        out, err = supervisor.communicate((nonce + "\n").encode(), timeout=limits.timeout + 30)
-    except subprocess.TimeoutExpired:  # the supervisor itself hangs: should never happen
-        os.killpg(supervisor.pid, 9)
-        out, err = supervisor.communicate()
+        supervisor = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(SUPERVISOR), json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=str(logdir),
+        )
+        try:
+            out, err = supervisor.communicate((nonce + "\n").encode(), timeout=limits.timeout + 30)
+        except subprocess.TimeoutExpired:  # the supervisor itself hangs: should never happen
+            os.killpg(supervisor.pid, 9)
+            out, err = supervisor.communicate()
+    except OSError as exc:  # the log folder vanished, no processes left, ...
+        if group is not None:
+            group.close()
+        return _grader_fault(mode, f"cannot start the supervisor: {exc}")
+    peak, oom_kills = (group.peak_bytes(), group.oom_kills()) if group else (None, 0)
+    if group is not None:
+        group.close()
     info: dict = {}
     for line in out.decode(errors="replace").splitlines():
         try:
@@ -369,6 +434,16 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
     stderr_tail, stderr_bytes = _tail(logdir / "stderr.txt")
     if not info:
         stderr_tail += "\n[supervisor] " + err.decode(errors="replace")[-1000:]
+    started = _runner_started(logdir)
+    fault = ""
+    if not (jobdir.is_dir() and logdir.is_dir()):
+        fault = f"the grader's work folder {jobdir.parent} disappeared during the run"
+    elif not info:
+        fault = "the supervisor failed: " + err.decode(errors="replace")[-300:]
+    elif info.get("returncode") == GRADER_FAULT_EXIT and "grader fault" in stderr_tail:
+        fault = stderr_tail[stderr_tail.rfind("grader fault") :][:300].strip()
+    elif not started:  # "started" is written before any student code runs
+        fault = "the sandbox did not start: " + stderr_tail.strip()[-300:]
     return RunResult(
         returncode=info.get("returncode"),
         timed_out=bool(info.get("timed_out", False)),
@@ -380,7 +455,25 @@ def run_in_sandbox(jobdir: Path, nonce: str, limits: Limits, mode: str, logdir: 
         stderr_bytes=stderr_bytes,
         supervisor_ok=bool(info),
         mode=mode,
+        runner_started=started,
+        grader_fault=fault,
+        memory_peak_bytes=peak,
+        oom_kills=oom_kills,
+        cgroup=group.kind if group else "none",
     )
+
+
+def _runner_started(logdir: Path) -> bool:
+    """Whether the runner got as far as its first line in the progress log."""
+    try:
+        with open(logdir / "progress.log", "rb") as handle:
+            return handle.read(64).startswith(b"started")
+    except OSError:
+        return False
+
+
+def _grader_fault(mode: str, reason: str) -> RunResult:
+    return RunResult(None, False, 0.0, 0, "", "", 0, 0, False, mode, False, reason)
 
 
 def new_nonce() -> str:
@@ -392,7 +485,8 @@ def prepare_workdir(parent: Path | None = None) -> tuple[Path, Path, int | None]
     """A fresh folder for one run: ``job/`` (inputs), ``log/`` (outputs), ``scratch/``.
 
     Returns ``(jobdir, logdir, uid)``; ``uid`` is a random unprivileged uid for the runner
-    to drop to when the grader runs as root (used under bubblewrap only).
+    to drop to when the grader runs as root (in both sandbox modes), which then owns
+    ``scratch/`` (the working folder without bubblewrap).
     """
     base = Path(tempfile.mkdtemp(prefix="lhcbnn-grade-", dir=parent))
     base.chmod(0o755)
@@ -401,4 +495,6 @@ def prepare_workdir(parent: Path | None = None) -> tuple[Path, Path, int | None]
     logdir.mkdir(mode=0o700)
     (base / "scratch").mkdir(mode=0o700)
     uid = 200_000 + secrets.randbelow(1_000_000_000) if os.geteuid() == 0 else None
+    if uid is not None:
+        os.chown(base / "scratch", uid, uid)
     return jobdir, logdir, uid

@@ -7,10 +7,11 @@ session of its own. It
    and removes the run's folder;
 1. marks itself a child subreaper (``PR_SET_CHILD_SUBREAPER``), so that processes the
    student's code detaches (``setsid`` + double fork) are re-parented to it, not to init;
-2. forks the child: new session, ``PR_SET_PDEATHSIG``, resource limits (address space, CPU
-   time, file size, open files, no core dumps), stdout/stderr and the result/progress fds 3/4
-   opened on files of the grader's log folder, then ``exec`` of the command (bubblewrap +
-   Python runner, or the runner alone);
+2. forks the child: new session, ``PR_SET_PDEATHSIG``, joins the run's cgroup (memory and
+   task caps of the whole submission, when the grader made one), resource limits (address
+   space, CPU time, file size, open files, no core dumps), stdout/stderr and the
+   result/progress fds 3/4 opened on files of the grader's log folder, then ``exec`` of
+   the command (bubblewrap + Python runner, or the runner alone);
 3. waits for the child with a wall-time limit; on expiry kills the child's process group;
 4. kills every remaining descendant (they are all its children by then) and reaps them;
 5. prints one JSON line: return code, signal, timed out, wall seconds, peak RSS, orphans killed.
@@ -92,6 +93,9 @@ def _start_child(config: dict) -> int:
     try:  # in the child: nothing here may return
         os.setsid()
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        for procs in config.get("cgroup_procs", []):  # before exec: nothing runs outside
+            with open(procs, "w") as handle:
+                handle.write(str(os.getpid()))
         limits = config["limits"]
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (limits["address_space"],) * 2)
@@ -143,6 +147,25 @@ def _wait(pid: int, timeout: float) -> tuple[int | None, object, bool]:
     return status, usage, timed_out
 
 
+def _clean_up(config: dict) -> None:
+    """The grader is gone: remove the run's folder and its cgroups (nobody else will)."""
+    if config.get("cleanup"):
+        shutil.rmtree(config["cleanup"], ignore_errors=True)
+    for procs in config.get("cgroup_procs", []):
+        folder = os.path.dirname(procs)
+        for _ in range(100):
+            try:
+                with open(procs) as handle:
+                    for pid in handle.read().split():
+                        _kill_child(int(pid))
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
 class _GraderGone(Exception):
     """The grader died (PR_SET_PDEATHSIG sent SIGTERM): clean up and leave."""
 
@@ -153,26 +176,27 @@ def _on_term(signum: int, frame: object) -> None:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    parent = os.getppid()
+    parent = int(config.get("grader_pid", os.getppid()))  # not getppid(): it may be gone
+    child: list[int] = []
     signal.signal(signal.SIGTERM, _on_term)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the grader died before prctl took effect
-        return
-    subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    started = time.monotonic()
-    pid = _start_child(config)
-    try:
-        status, usage, timed_out = _wait(pid, float(config["timeout"]))
+    try:  # the grader may die at any moment from here on
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before prctl took effect
+            raise _GraderGone()
+        subreaper = _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        started = time.monotonic()
+        child.append(_start_child(config))
+        status, usage, timed_out = _wait(child[0], float(config["timeout"]))
     except _GraderGone:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _kill_child(pid)
+        if child:
+            _kill_child(child[0])
         _kill_descendants()
-        if config.get("cleanup"):  # nobody else will remove the run's folder now
-            shutil.rmtree(config["cleanup"], ignore_errors=True)
+        _clean_up(config)
         return
     wall = time.monotonic() - started
     try:
-        os.killpg(pid, signal.SIGKILL)  # whatever is left in the child's own session
+        os.killpg(child[0], signal.SIGKILL)  # whatever is left in the child's own session
     except (ProcessLookupError, PermissionError):
         pass
     orphans = _kill_descendants()
