@@ -1,13 +1,15 @@
-r"""Wall time to a fixed held-out NLL on the regression toy: ours against bayesian-torch.
+r"""Wall time to a fixed held-out NLL on the regression toy: ours against each peer.
 
-Both networks are 1-64-64-2 heteroskedastic MLPs (mean and log variance out), trained with
-the same loop: Adam, constant learning rate, shuffled mini-batches, loss per batch
+All networks (ours, bayesian-torch, torchbnn) are 1-64-64-2 heteroskedastic MLPs (mean and
+log variance out), trained with the same loop: Adam, constant learning rate, shuffled
+mini-batches, loss per batch
 
 .. math:: \frac1B\sum_{i\in\text{batch}} -\log\mathcal N(t_i\mid m_i, \sigma_i^2)
           + \frac{\mathrm{KL}}{N_\text{train}},
 
-with the KL summed over every weight and bias in both (for bayesian-torch via
-:func:`bench_peers.bayesian_torch_kl`, not its averaged ``get_kl_loss``). Every
+with the KL summed over every weight and bias in all of them (for bayesian-torch via
+:func:`bench_peers.bayesian_torch_kl`, not its averaged ``get_kl_loss``; for torchbnn
+``BKLLoss(reduction='sum')``). Every
 ``eval_every`` steps the clock stops and the held-out predictive NLL is computed,
 
 .. math:: -\frac1M\sum_j\log\Big[\frac1S\sum_{s=1}^S
@@ -15,7 +17,11 @@ with the KL summed over every weight and bias in both (for bayesian-torch via
 
 from ``S`` weight draws (one network per draw for the whole held-out set, as
 :func:`lhcbnn.predict` does). The time to reach the target counts training steps only.
-The target is the NLL of the true noise model plus a margin, so both can reach it.
+The target is the NLL of the true noise model plus a margin, so every library can reach it.
+
+A run is capped by steps (``max_steps``), never by wall seconds, so the load of the machine
+cannot decide whether a run reaches the target. A run that stops at the cap is *censored*:
+its time to the target is at least the time it ran, and it is reported that way.
 """
 
 from __future__ import annotations
@@ -46,13 +52,14 @@ class ConvergenceSetup:
     eval_every: int = 50
     n_draws: int = 10
     margin: float = 0.03
-    max_seconds: float = 60.0
+    max_steps: int = 10_000
     hidden: tuple[int, ...] = (64, 64)
 
 
 @dataclass
 class ConvergenceRun:
-    """One training run: wall seconds and steps to the target, and the NLL curve."""
+    """One training run: wall seconds and steps to the target (or to the cap, ``reached``
+    False: then both are lower bounds), and the NLL curve."""
 
     library: str
     seed: int
@@ -88,13 +95,11 @@ def predictive_nll(model: nn.Module, x: Tensor, y: Tensor, n_draws: int) -> floa
     log_densities = []
     with torch.no_grad():
         for _ in range(n_draws):
-            lb.resample(model)  # a no-op for the peers, which draw on every call
-            output = model(x)
+            output = model(x)  # one call, one weight draw, in every library
             mean, log_var = output[:, :1], output[:, 1:]
             log_densities.append(
                 -0.5 * (math.log(2.0 * math.pi) + log_var + (y - mean) ** 2 * torch.exp(-log_var))
             )
-    lb.resample(model)
     model.train(was_training)
     stacked = torch.stack(log_densities)  # (n_draws, n_val, 1)
     return float(-(torch.logsumexp(stacked, dim=0) - math.log(n_draws)).mean())
@@ -109,7 +114,7 @@ def train_to_target(
     setup: ConvergenceSetup,
     seed: int,
 ) -> ConvergenceRun:
-    """Train until the held-out predictive NLL is at most ``target`` or time runs out."""
+    """Train until the held-out predictive NLL is at most ``target`` or ``max_steps``."""
     x_train, y_train, x_val, y_val = data
     model.to(lb.device()).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=setup.lr)
@@ -118,7 +123,7 @@ def train_to_target(
     run = ConvergenceRun(library, seed, False, 0.0, 0)
     order = torch.randperm(n_train, generator=generator)
     position = 0
-    while run.seconds < setup.max_seconds:
+    while run.steps < setup.max_steps:
         start = time.perf_counter()
         for _ in range(setup.eval_every):
             if position + setup.batch_size > n_train:
@@ -144,44 +149,76 @@ def train_to_target(
     return run
 
 
-def compare(setup: ConvergenceSetup, seeds: tuple[int, ...]) -> dict[str, object]:
-    """Runs of both libraries for every seed, in turn (ours, theirs, ours, ...)."""
+def build(library: str, widths: tuple[int, ...]) -> tuple[nn.Module, KLFunction]:
+    """The heteroskedastic MLP of ``library`` and its summed-KL function."""
     import bench_peers
 
+    if library == "ours":
+        return lb.BayesianMLP(widths[0], 1, hidden=widths[1:-1], heteroskedastic=True), (
+            lb.kl_divergence
+        )
+    if library == "bayesian-torch":
+        return bench_peers.bayesian_torch_mlp(widths), bench_peers.bayesian_torch_kl
+    if library == "torchbnn":
+        return bench_peers.torchbnn_mlp(widths), bench_peers.torchbnn_kl
+    raise ValueError(f"unknown library {library!r}")
+
+
+def compare(
+    setup: ConvergenceSetup, seeds: tuple[int, ...], peers: tuple[str, ...]
+) -> dict[str, object]:
+    """Runs of ours and every peer for every seed, interleaved (ours, peer 1, peer 2, ours,
+    ...), so that a change of the machine's load hits all libraries alike."""
     x_train, y_train, x_val, y_val, best = toy_data(setup)
     target = best + setup.margin
     widths = (1, *setup.hidden, 2)
     runs: list[ConvergenceRun] = []
     for seed in seeds:
-        lb.seed_everything(seed)
-        ours = lb.BayesianMLP(1, 1, hidden=setup.hidden, heteroskedastic=True)
-        runs.append(
-            train_to_target(
-                "ours",
-                ours,
-                lb.kl_divergence,
-                (x_train, y_train, x_val, y_val),
-                target,
-                setup,
-                seed,
-            )
-        )
-        lb.seed_everything(seed)
-        theirs = bench_peers.bayesian_torch_mlp(widths)
-        runs.append(
-            train_to_target(
-                "bayesian-torch",
-                theirs,
-                bench_peers.bayesian_torch_kl,
-                (x_train, y_train, x_val, y_val),
-                target,
-                setup,
-                seed,
-            )
-        )
+        for library in ("ours", *peers):
+            torch.manual_seed(seed)
+            model, kl = build(library, widths)
+            data = (x_train, y_train, x_val, y_val)
+            runs.append(train_to_target(library, model, kl, data, target, setup, seed))
     return {
         "setup": asdict(setup),
         "optimal_nll": best,
         "target_nll": target,
         "runs": [asdict(run) for run in runs],
     }
+
+
+def censored_median(values: list[float], reached: list[bool]) -> dict[str, object]:
+    """Median of times where unreached runs count as "at least" their value.
+
+    Unreached runs are ranked above every reached one (their true time is unknown but at
+    least what they ran); the median is censored when it falls on such a run.
+
+    Returns:
+        ``{"value": v, "censored": bool}``; censored means "at least v".
+    """
+    ranked = sorted(zip((not r for r in reached), values, strict=True))
+    censored, value = ranked[(len(ranked) - 1) // 2]
+    if len(ranked) % 2 == 0:
+        upper_censored, upper = ranked[len(ranked) // 2]
+        censored = censored or upper_censored
+        value = (value + upper) / 2
+    return {"value": value, "censored": bool(censored)}
+
+
+def time_ratio(
+    ours: dict[str, object], theirs: dict[str, object]
+) -> float | dict[str, object] | None:
+    """``ours / theirs`` of two censored medians; ``bound`` says which way it is censored.
+
+    * neither censored: the plain ratio, a float;
+    * theirs censored (they needed at least that long): the ratio is at most r,
+      ``{"value": r, "censored": True, "bound": "<="}``;
+    * ours censored: at least r, ``"bound": ">="``;
+    * both censored: None (nothing can be said).
+    """
+    if ours["censored"] and theirs["censored"]:
+        return None
+    value = float(ours["value"]) / float(theirs["value"])
+    if not (ours["censored"] or theirs["censored"]):
+        return value
+    return {"value": value, "censored": True, "bound": ">=" if ours["censored"] else "<="}

@@ -122,8 +122,9 @@ def bayesian_torch_kl(model: nn.Module) -> Tensor:
 def torchbnn_mlp(widths: Sequence[int]) -> nn.Sequential:
     """The MLP of :func:`linear_mlp` built from torchbnn ``BayesLinear`` layers.
 
-    torchbnn's ``reset_parameters`` starts every width at ``prior_sigma``; only the step
-    time is measured with this network.
+    torchbnn's ``reset_parameters`` starts every width at ``prior_sigma`` (here 1, the
+    prior of every library), as its README's networks do; the means start uniform in
+    ``+- 1/sqrt(fan_in)``.
     """
     import torchbnn
 

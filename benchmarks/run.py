@@ -6,6 +6,7 @@ Usage::
     python benchmarks/run.py --quick         # smoke run (small sizes, under a minute)
     python benchmarks/run.py --threads 1     # another thread count (default 2)
     python benchmarks/run.py --readme        # also put the table into benchmarks/README.md
+    python benchmarks/run.py --only convergence   # one part (results in a temporary file)
 
 Prints a table with the goals beside the figures and writes a JSON file (default
 ``benchmarks/results.json``; with ``--quick`` a file in the temporary folder). Every key
@@ -22,7 +23,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +47,7 @@ KEYS = (
     "peer_step_ratio_bayesian_torch",
     "peer_step_ratio_torchbnn",
     "time_to_nll_ratio_bayesian_torch",
+    "time_to_nll_ratio_torchbnn",
     "sigma_stoch_rel_error",
     "pull_std",
     "sigma_pred_slope",
@@ -55,7 +56,9 @@ KEYS = (
     "grade_seconds_per_submission",
     *(f"flow_nll_gap_{toy}_{model}" for toy in bench_flows.TOYS for model in bench_flows.MODELS),
 )
-"""Keys every results file holds (a number, a mapping for ``chapter_seconds``, or null)."""
+"""Keys every results file holds: a number, a mapping for ``chapter_seconds``, a censored
+value ``{"value": x, "censored": true, "bound": "<=" or ">="}`` for a time-to-NLL ratio
+whose median run never reached the target, or null."""
 
 NOT_INSTALLED = "{name} is not installed: pip install --no-deps -r benchmarks/requirements.txt"
 
@@ -65,6 +68,7 @@ GOALS = {
     "peer_step_ratio_bayesian_torch": "(none: < 1 is faster per step)",
     "peer_step_ratio_torchbnn": "(none: < 1 is faster per step)",
     "time_to_nll_ratio_bayesian_torch": "< 1",
+    "time_to_nll_ratio_torchbnn": "< 1",
     "sigma_stoch_rel_error": "<= 0.05",
     "sigma_stoch_rel_error_max": "(reported)",
     "pull_std": "1 +- 0.05",
@@ -92,13 +96,20 @@ FLOW_PEERS = ("zuko_nsf", "zuko_realnvp", "freia")
 
 
 def goal_met(key: str, value: object) -> bool | None:
-    """Whether ``value`` meets the goal of ``key`` (None: no goal or no value)."""
+    """Whether ``value`` meets the goal of ``key`` (None: no goal, no value, or a censored
+    value on the wrong side of the goal, which can then not be judged)."""
     if value is None:
         return None
+    if isinstance(value, dict) and value.get("censored"):
+        bound, number = value["bound"], float(value["value"])
+        met = goal_met(key, number)
+        # "<= x" settles a "< 1" goal only when x meets it; ">= x" only when x misses it.
+        return met if (bound == "<=" and met) or (bound == ">=" and met is False) else None
     checks = {
         "vblinear_step_ratio": lambda v: v <= 2.0,
         "vblinear_step_ratio_1_thread": lambda v: v <= 2.0,
         "time_to_nll_ratio_bayesian_torch": lambda v: v < 1.0,
+        "time_to_nll_ratio_torchbnn": lambda v: v < 1.0,
         "sigma_stoch_rel_error": lambda v: v <= 0.05,
         "pull_std": lambda v: abs(v - 1.0) <= 0.05,
         "sigma_pred_slope": lambda v: abs(v + 0.5) <= 0.1,
@@ -109,6 +120,8 @@ def goal_met(key: str, value: object) -> bool | None:
     }
     if key in checks:
         return checks[key](value)
+    if key in CHAPTER_GOALS:
+        return CHAPTER_GOALS[key](value)
     for toy, limit in (("wedge", 0.005), ("ring", 0.01)):
         if key == f"flow_nll_gap_{toy}_lhcbnn":
             return value <= limit
@@ -246,46 +259,53 @@ def run_steps(results: Results, quick: bool) -> None:
             results.missing(key, NOT_INSTALLED.format(name=name))
 
 
+PEER_KEYS = {"bayesian-torch": "bayesian_torch", "torchbnn": "torchbnn"}
+
+
 def run_convergence(results: Results, quick: bool) -> None:
-    """``time_to_nll_ratio_bayesian_torch``: ratio of the median wall times over seeds."""
-    key = "time_to_nll_ratio_bayesian_torch"
-    if not bench_peers.peer_version("bayesian-torch"):
-        results.missing(key, NOT_INSTALLED.format(name="bayesian-torch"))
+    """``time_to_nll_ratio_<peer>``: ratio of the median wall times over seeds, every peer
+    in the same run, interleaved with ours; capped by steps, censored runs reported so."""
+    peers = tuple(name for name in bench_peers.PEERS if bench_peers.peer_version(name))
+    for name in bench_peers.PEERS:
+        if name not in peers:
+            results.missing(f"time_to_nll_ratio_{PEER_KEYS[name]}", NOT_INSTALLED.format(name=name))
+    if not peers:
         return
     if quick:
         setup = bench_convergence.ConvergenceSetup(
-            n_train=5_000, n_val=2_000, eval_every=20, n_draws=5, margin=0.5, max_seconds=15.0
+            n_train=5_000, n_val=2_000, eval_every=20, n_draws=5, margin=0.5, max_steps=400
         )
         seeds: tuple[int, ...] = (0,)
     else:
-        setup = bench_convergence.ConvergenceSetup(margin=0.02, max_seconds=90.0)
+        setup = bench_convergence.ConvergenceSetup(margin=0.02, max_steps=10_000)
         seeds = (0, 1, 2)
-    comparison = bench_convergence.compare(setup, seeds)
+    comparison = bench_convergence.compare(setup, seeds, peers)
     results.details["time_to_nll"] = comparison
     summary = {}
-    for library in ("ours", "bayesian-torch"):
+    for library in ("ours", *peers):
         runs = [run for run in comparison["runs"] if run["library"] == library]
+        reached = [run["reached"] for run in runs]
         summary[library] = {
-            "median_seconds": statistics.median(run["seconds"] for run in runs),
-            "median_steps": statistics.median(run["steps"] for run in runs),
-            "reached": sum(run["reached"] for run in runs),
+            "median_seconds": bench_convergence.censored_median(
+                [run["seconds"] for run in runs], reached
+            ),
+            "median_steps": bench_convergence.censored_median(
+                [float(run["steps"]) for run in runs], reached
+            ),
+            "reached": sum(reached),
             "runs": len(runs),
         }
-    results.details["time_to_nll"]["summary"] = summary
-    ours, theirs = summary["ours"], summary["bayesian-torch"]
-    if ours["reached"] < ours["runs"] / 2:
-        results.missing(key, f"our network reached the target NLL in only {ours['reached']} runs")
-        return
-    ratio = ours["median_seconds"] / theirs["median_seconds"]
-    results.set(key, ratio)
-    results.extra["time_to_nll_steps_ratio_bayesian_torch"] = (
-        ours["median_steps"] / theirs["median_steps"]
-    )
-    if theirs["reached"] < theirs["runs"]:
-        results.details["time_to_nll"]["note"] = (
-            "bayesian-torch did not reach the target in every run; its time is counted as the "
-            "time limit, so the ratio is an upper bound"
-        )
+    comparison["summary"] = summary
+    for peer in peers:
+        key = f"time_to_nll_ratio_{PEER_KEYS[peer]}"
+        ours, theirs = summary["ours"], summary[peer]
+        ratio = bench_convergence.time_ratio(ours["median_seconds"], theirs["median_seconds"])
+        if ratio is None:
+            results.missing(key, f"neither ours nor {peer} reached the target NLL")
+            continue
+        results.set(key, ratio)
+        steps = bench_convergence.time_ratio(ours["median_steps"], theirs["median_steps"])
+        results.extra[f"time_to_nll_steps_ratio_{PEER_KEYS[peer]}"] = steps
 
 
 def run_quality(results: Results, quick: bool) -> None:
@@ -383,13 +403,60 @@ def run_flows(
             results.extra[f"flow_steps_{toy}_{model}"] = entry.get("steps")
 
 
-SECTIONS = ("steps", "convergence", "quality", "book", "grading", "flows")
+CHAPTER_BENCHES = {
+    "jets": "bench_jets",
+    "amplitudes": "bench_amplitudes",
+    "tagging": "bench_tagging",
+}
+"""The figures of chapters 5-7: section name -> module with ``measure(quick)`` and ``GOALS``."""
+
+CHAPTER_GOALS = {
+    "jet_pt_resolution_bnn": lambda v: v <= 0.030,
+    "amplitude_within_1pct": lambda v: v >= 0.90,
+    "toy_auc_gap_to_optimum": lambda v: v <= 0.005,
+    "tagging_auc_bnn": lambda v: v >= 0.95,
+}
+"""Goals of the chapter figures that can be judged from the figure alone."""
+
+
+def run_chapter_figures(
+    results: Results, name: str, module_name: str, quick: bool, asked: bool
+) -> None:
+    """The figures a chapter's benchmark module measures (``measure(quick)``), with its goals.
+
+    A plain ``--quick`` smoke run skips them (each trains the chapter's networks); ask for them
+    with ``--only NAME``.
+    """
+    import importlib
+
+    module = importlib.import_module(module_name)
+    GOALS.update(getattr(module, "GOALS", {}))
+    if quick and not asked:
+        results.extra[f"{name}_figures"] = f"not run in --quick; python benchmarks/{module_name}.py"
+        return
+    _log(f"chapter figures: {module_name}.measure(quick={quick})")
+    for key, value in module.measure(quick=quick).items():
+        results.set(key, value)
+
+
+SECTIONS = (
+    "steps",
+    "convergence",
+    "quality",
+    "book",
+    "grading",
+    "flows",
+    *CHAPTER_BENCHES,
+)
 """Sections of a run, in order; ``--only`` picks some and updates just their keys."""
 
 
 def _format(value: object) -> str:
     if value is None:
         return "null"
+    if isinstance(value, dict) and "censored" in value:
+        shown = _format(float(value["value"]))
+        return f"{value['bound']} {shown} (censored)" if value["censored"] else shown
     if isinstance(value, dict):
         return ", ".join(f"{name} {seconds:.0f}" for name, seconds in value.items())
     if isinstance(value, float):
@@ -414,6 +481,8 @@ def table(results: Results, quick: bool = False) -> str:
         mark = {True: "yes", False: "**no**", None: ""}[met]
         if quick and met is not None:
             mark = "(quick run: not judged)"
+        elif met is None and isinstance(value, dict) and value.get("censored"):
+            mark = "(censored: cannot be judged)"
         shown = _format(value)
         if key in results.spread:
             spread = results.spread[key]
@@ -483,7 +552,10 @@ def _merge_previous(results: Results, out: Path, sections: tuple[str, ...]) -> N
 def _check_finite(results: Results) -> None:
     for key in KEYS:
         value = results.values[key]
-        numbers = value.values() if isinstance(value, dict) else [value]
+        if isinstance(value, dict) and "censored" in value:
+            numbers = [value["value"]]
+        else:
+            numbers = value.values() if isinstance(value, dict) else [value]
         if value is not None and not all(math.isfinite(float(v)) for v in numbers):
             raise FloatingPointError(f"{key} is not finite: {value!r}")
 
@@ -522,19 +594,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    if args.only and args.readme:
+        parser.error("--readme needs a full run (no --only)")
     out = args.out
     if out is None:
+        partial = "quick" if args.quick else "partial" if args.only else ""
         out = (
-            Path(tempfile.gettempdir()) / "lhcbnn-benchmarks-quick.json"
-            if args.quick
+            Path(tempfile.gettempdir()) / f"lhcbnn-benchmarks-{partial}.json"
+            if partial
             else HERE / "results.json"
         )
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     raw_argv = sys.argv if argv is None else ["benchmarks/run.py", *argv]
     machine = machine_info(args.threads, raw_argv)
+    mode = "quick" if args.quick else "partial" if args.only else "full"
     _log(
-        f"lhcbnn benchmarks ({'quick' if args.quick else 'full'}): torch {torch.__version__}, "
+        f"lhcbnn benchmarks ({mode}): torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {machine['cpu_model']} x {machine['cores']} cores, "
         f"load {machine['load_average_start']}"
     )
@@ -543,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         _log("step time (VBLinear vs nn.Linear and the peers)")
         run_steps(results, args.quick)
     if "convergence" in sections:
-        _log("time to a held-out NLL (ours vs bayesian-torch)")
+        _log("time to a held-out NLL (ours vs each peer)")
         run_convergence(results, args.quick)
     if "quality" in sections:
         _log("quality against truth on the regression toy")
@@ -561,13 +637,16 @@ def main(argv: list[str] | None = None) -> int:
     if "flows" in sections:
         _log("flows side by side (ours, Bayesian, zuko NSF and RealNVP, FrEIA)")
         run_flows(results, args.quick, args.threads, args.clock, args.flows_from)
+    for name, module_name in CHAPTER_BENCHES.items():
+        if name in sections:
+            run_chapter_figures(results, name, module_name, args.quick, args.only is not None)
     if args.only is not None:
         _merge_previous(results, out, sections)
     _check_finite(results)
     machine["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     machine["total_seconds"] = time.perf_counter() - started
     document = {
-        "mode": "quick" if args.quick else "full",
+        "mode": mode,
         **results.values,
         **results.extra,
         "goals": GOALS,

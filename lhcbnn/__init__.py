@@ -8,9 +8,17 @@ autograder of the exercises.
 from lhcbnn import checks, conjugate, losses, validation
 from lhcbnn.baselines import DeepEnsemble, DeterministicMLP, MCDropout, MCDropoutMLP
 from lhcbnn.device import as_tensor, device, seed_everything
-from lhcbnn.layers import BayesianModule, VBLinear, kl_divergence, map_mode, resample
-from lhcbnn.models import BayesianMLP
-from lhcbnn.predict import Prediction, predict, predictive_samples, pulls
+from lhcbnn.layers import (
+    BayesianModule,
+    VBLinear,
+    draws,
+    fixed_draw,
+    is_stochastic,
+    kl_divergence,
+    map_mode,
+)
+from lhcbnn.models import BayesianMLP, RegressionMLP
+from lhcbnn.predict import Prediction, PredictionArrays, predict, predictive_samples, pulls
 from lhcbnn.train import History, train
 
 __version__ = "0.1.0"
@@ -24,19 +32,23 @@ __all__ = [
     "MCDropout",
     "MCDropoutMLP",
     "Prediction",
+    "PredictionArrays",
+    "RegressionMLP",
     "VBLinear",
     "as_tensor",
     "checks",
     "conjugate",
     "data",
     "device",
+    "draws",
+    "fixed_draw",
+    "is_stochastic",
     "kl_divergence",
     "losses",
     "map_mode",
     "predict",
     "predictive_samples",
     "pulls",
-    "resample",
     "seed_everything",
     "train",
     "validation",
@@ -44,9 +56,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # Subpackages loaded on first use, so `import lhcbnn` stays light.
-    if name in ("data", "grading", "plotting", "precision", "stats", "flows", "reweight"):
-        import importlib
+    """Subpackages and submodules loaded on first use, so ``import lhcbnn`` stays light.
 
-        return importlib.import_module(f"lhcbnn.{name}")
-    raise AttributeError(f"module 'lhcbnn' has no attribute {name!r}")
+    Any ``lhcbnn.<name>`` that exists as a module is imported on first access; a name
+    without a module is an AttributeError (so ``hasattr(lhcbnn, "flows")`` is False until
+    ``lhcbnn/flows`` exists), while an ImportError raised inside an existing module
+    propagates unchanged.
+    """
+    import importlib
+    import importlib.util
+
+    if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return importlib.import_module(f"{__name__}.{name}")

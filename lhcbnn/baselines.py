@@ -1,4 +1,4 @@
-"""Non-variational baselines with the same ``predict`` interface as the BNN.
+"""Non-variational baselines with the same ``predict`` interface as the BNN (chapter 3).
 
 * MC dropout (Gal and Ghahramani, arXiv:1506.02142): dropout stays on at evaluation,
   every forward pass is one draw of Bernoulli-masked weights.
@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from lhcbnn.layers import BayesianModule
-from lhcbnn.models import OutputHead, _check_sizes, make_activation
+from lhcbnn._validate import real_number
+from lhcbnn.layers import BayesianModule, draws, is_stochastic
+from lhcbnn.models import RegressionMLP
 
 __all__ = ["MCDropout", "MCDropoutMLP", "DeepEnsemble", "DeterministicMLP"]
 
@@ -27,33 +29,60 @@ class MCDropout(BayesianModule):
     is the same as drawing the rows of the next weight matrix from a two-point
     distribution: :math:`\theta_0/(1-p)` or 0. Inside ``map_mode`` the layer is the
     identity, which is the mean of that distribution.
+
+    In training mode every element gets its own mask (ordinary dropout). In evaluation
+    mode one mask over the features serves the whole batch of a call, so one call is one
+    network, as for :class:`~lhcbnn.layers.VBLinear`; inside
+    :func:`~lhcbnn.fixed_draw` that mask is drawn at the first call and kept.
     """
+
+    has_kl = False
 
     def __init__(self, p: float = 0.1) -> None:
         super().__init__()
+        p = real_number(p, "dropout probability p")
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability p must lie in [0, 1), got {p}")
-        self.p = float(p)
-
-    has_kl = False
+        self.p = p
+        self._fixed = False
+        self._mask: Tensor | None = None
 
     def kl(self) -> Tensor:
         return torch.zeros(())
 
-    def resample(self) -> None:
-        """Masks are drawn afresh on every call; nothing to forget."""
+    def fix_draw(self) -> tuple[bool, Tensor | None]:
+        previous = (self._fixed, self._mask)
+        self._fixed, self._mask = True, None
+        return previous
+
+    def release_draw(self, previous: object = None) -> None:
+        self._fixed, self._mask = previous if previous is not None else (False, None)
+
+    def _features_mask(self, x: Tensor) -> Tensor:
+        """One scaled mask ``z/(1-p)`` of shape ``(n_features,)``."""
+        keep = torch.empty(x.shape[-1], dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        return keep / (1.0 - self.p)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.use_means or self.p == 0.0:
             return x
-        return nn.functional.dropout(x, self.p, training=True)
+        if self._fixed:
+            if self._mask is None or self._mask.shape[0] != x.shape[-1]:
+                self._mask = self._features_mask(x)
+            return x * self._mask.to(x)
+        if self.training:
+            return nn.functional.dropout(x, self.p, training=True)
+        return x * self._features_mask(x)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
-class DeterministicMLP(nn.Module):
+class DeterministicMLP(RegressionMLP):
     """Plain MLP of ``torch.nn.Linear`` layers with the BNN's output heads.
+
+    Built by the same :class:`~lhcbnn.models.RegressionMLP` as
+    :class:`~lhcbnn.models.BayesianMLP`, with ``nn.Linear`` layers.
 
     Args:
         n_in, n_out, hidden, heteroskedastic, activation, n_mixture: as for
@@ -71,32 +100,18 @@ class DeterministicMLP(nn.Module):
         dropout: float = 0.0,
         n_mixture: int = 0,
     ) -> None:
-        super().__init__()
-        hidden = _check_sizes(n_in, n_out, hidden)
-        self.head = OutputHead(n_out, heteroskedastic, n_mixture)
-        self.n_in, self.n_out = n_in, n_out
-        widths = (n_in, *hidden, self.head.n_columns)
-        layers: list[nn.Module] = []
-        for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            layers.append(nn.Linear(width_in, width_out))
-            if i < len(widths) - 2:
-                layers.append(make_activation(activation))
-                if dropout > 0:
-                    layers.append(MCDropout(dropout))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 2 or x.shape[1] != self.n_in:
-            raise ValueError(f"expected input (batch, {self.n_in}), got {tuple(x.shape)}")
-        return self.net(x)
-
-    def moments(self, output: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and stochastic variance of one forward pass, each ``(batch, n_out)``."""
-        return self.head.moments(output)
-
-    def nll(self, output: Tensor, target: Tensor) -> Tensor:
-        """Negative log-likelihood per point, ``(batch,)``."""
-        return self.head.nll(output, target)
+        dropout = real_number(dropout, "dropout")
+        after = partial(MCDropout, dropout) if dropout > 0 else None
+        super().__init__(
+            n_in,
+            n_out,
+            hidden,
+            nn.Linear,
+            heteroskedastic,
+            n_mixture,
+            activation=activation,
+            after_activation=after,
+        )
 
 
 class MCDropoutMLP(DeterministicMLP):
@@ -111,6 +126,7 @@ class MCDropoutMLP(DeterministicMLP):
         heteroskedastic: bool = False,
         activation: str = "relu",
     ) -> None:
+        p = real_number(p, "dropout probability p")
         if not 0.0 < p < 1.0:
             raise ValueError(f"dropout probability p must lie in (0, 1), got {p}")
         super().__init__(n_in, n_out, hidden, heteroskedastic, activation, dropout=p)
@@ -121,8 +137,14 @@ class DeepEnsemble(nn.Module):
 
     In training mode ``forward`` returns the stacked outputs ``(n_members, batch,
     n_columns)`` and :meth:`nll` sums the members' NLLs, so one optimiser trains all
-    members independently on the same batches. :func:`~lhcbnn.predict` uses each
-    member once (``n_samples`` is ignored).
+    members independently on the same batches.
+
+    Predictions (:meth:`draws`, used by :func:`~lhcbnn.predict`) weight every member
+    equally. The meaning of ``n_samples``: members without stochastic layers are
+    deterministic and used once each (``n_samples`` is then not used); if any member
+    has stochastic layers (Bayesian members, MC dropout), every member contributes
+    ``n_samples`` draws, so the spread within each member is kept, and ``predict``
+    averages ``n_members * n_samples`` draws.
 
     Args:
         members: networks with the same output head (``moments`` and ``nll`` methods).
@@ -160,6 +182,12 @@ class DeepEnsemble(nn.Module):
     def member_outputs(self, x: Tensor) -> Tensor:
         """Outputs of all members, ``(n_members, batch, n_columns)``."""
         return self.forward(x)
+
+    def draws(self, n_samples: int) -> Iterator[nn.Module]:
+        """Networks to average over: see the class docstring for ``n_samples``."""
+        per_member = n_samples if any(is_stochastic(member) for member in self.members) else 1
+        for member in self.members:
+            yield from draws(member, per_member)
 
     def moments(self, output: Tensor) -> tuple[Tensor, Tensor]:
         """Moments of one member's output ``(batch, n_columns)``."""

@@ -6,7 +6,7 @@ Usage::
     python -m lhcbnn.book execute book/02_elbo.ipynb   # some chapters
     python -m lhcbnn.book execute --threads 2 --json times.json
 
-The module is also a small Sphinx extension (listed in ``_config.yml``): see :func:`setup`.
+The Sphinx extension of the book's HTML build lives apart, in :mod:`lhcbnn._sphinx`.
 
 The chapters are committed with their outputs: the book is built from them
 (``execute_notebooks: off`` in ``_config.yml``) and pytest checks them once with nbval.
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["ExecutionResult", "chapter_notebooks", "execute_notebook", "main", "setup"]
+__all__ = ["ExecutionResult", "chapter_notebooks", "execute_notebook", "main"]
 
 BOOK_DIR = Path(__file__).resolve().parent.parent / "book"
 
@@ -152,42 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "\n"
         )
     return 0 if all(result.ok for result in results) else 1
-
-
-def _deduplicate_scripts(
-    app: object, pagename: str, templatename: str, context: dict, doctree: object
-) -> None:
-    """Drop repeated ``<script>`` entries from a page's context.
-
-    With Sphinx 7 a script added by an extension after the builder started (as
-    sphinx-thebe does for its inline ``const THEBE_JS_URL = ...``) is registered twice; the
-    page then declares the same constant twice and the browser reports a SyntaxError.
-    """
-    scripts = context.get("script_files")
-    if not scripts:
-        return
-    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-    unique = []
-    for script in scripts:
-        filename = str(getattr(script, "filename", script) or "")  # None and "" both: inline
-        attributes = getattr(script, "attributes", {}) or {}
-        key = (filename, tuple(sorted((name, str(value)) for name, value in attributes.items())))
-        if key in seen:
-            continue
-        seen.add(key)
-        unique.append(script)
-    # In place: handlers running later (MathJax's) append to this same list.
-    scripts[:] = unique
-
-
-def setup(app: object) -> dict[str, object]:
-    """Sphinx extension hook: de-duplicate the script tags of every HTML page.
-
-    The handler runs early (priority 100): ``html-page-context`` is emitted with
-    ``emit_firstresult``, so a handler after one that returns a template name never runs.
-    """
-    app.connect("html-page-context", _deduplicate_scripts, priority=100)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from lhcbnn.device import as_tensor
-from lhcbnn.layers import resample
+from lhcbnn.layers import draws
+from lhcbnn.softclip import HEAD_LOG_VAR_BOUNDS, soft_clip
 
 __all__ = [
     "resolution",
@@ -66,6 +67,7 @@ def _draw_cdf_and_density(model: nn.Module, output: Tensor, target: Tensor):
     head = getattr(model, "head", None)
     if head is not None and head.n_mixture:
         logits, means, log_vars = head.split_mixture(output)
+        log_vars = soft_clip(log_vars, *HEAD_LOG_VAR_BOUNDS)  # as in the head's moments and NLL
         log_weights = torch.log_softmax(logits, dim=-1)
     else:
         mean, variance = model.moments(output)
@@ -97,13 +99,11 @@ def _over_draws(model: nn.Module, x: object, target: object, n_samples: int):
     cdfs, log_densities = [], []
     try:
         with torch.no_grad():
-            for _ in range(n_samples):
-                resample(model)
-                cdf, log_density = _draw_cdf_and_density(model, model(x).double(), target)
+            for network in draws(model, n_samples):  # one weight draw each (lhcbnn.draws)
+                cdf, log_density = _draw_cdf_and_density(network, network(x).double(), target)
                 cdfs.append(cdf)
                 log_densities.append(log_density)
     finally:
-        resample(model)
         model.train(was_training)
     return torch.stack(cdfs), torch.stack(log_densities)
 

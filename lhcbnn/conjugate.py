@@ -24,6 +24,7 @@ import math
 import torch
 from torch import Tensor
 
+from lhcbnn._validate import positive_number
 from lhcbnn.device import as_tensor
 from lhcbnn.layers import VBLinear
 from lhcbnn.losses import kl_gaussian
@@ -66,9 +67,8 @@ class BayesianLinearRegression:
         prior_sigma: float = 1.0,
         bias: bool = True,
     ) -> None:
-        for name, value in (("noise_sigma", noise_sigma), ("prior_sigma", prior_sigma)):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        noise_sigma = positive_number(noise_sigma, "noise_sigma")
+        prior_sigma = positive_number(prior_sigma, "prior_sigma")
         x = as_tensor(x, "x", dtype=torch.float64)
         y = as_tensor(y, "y", dtype=torch.float64)
         if x.dim() == 1:

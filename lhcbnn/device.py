@@ -36,6 +36,9 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+_package_device = device  # as_tensor's argument ``device`` shadows the function
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (all devices)."""
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
@@ -45,13 +48,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))
 
 
-def as_tensor(value: object, name: str = "input", dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Convert ``value`` (array, list or tensor) to a floating tensor on :func:`device`.
+def as_tensor(
+    value: object,
+    name: str = "input",
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Convert ``value`` (array, list or tensor) to a floating tensor.
 
     Args:
         value: array-like data.
         name: how the value is called in error messages.
         dtype: the floating dtype; default keeps a floating tensor's dtype, else float32.
+        device: where the tensor goes; default :func:`device`. Functions that use a
+            model pass the device of its parameters.
 
     Raises:
         TypeError: the value cannot be converted to a numeric tensor.
@@ -68,7 +78,7 @@ def as_tensor(value: object, name: str = "input", dtype: torch.dtype | None = No
         raise TypeError(f"{name} must be real-valued, got dtype {tensor.dtype}")
     if dtype is None:
         dtype = tensor.dtype if tensor.is_floating_point() else torch.get_default_dtype()
-    tensor = tensor.to(device=device(), dtype=dtype)
+    tensor = tensor.to(device=_package_device() if device is None else device, dtype=dtype)
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return tensor

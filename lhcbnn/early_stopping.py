@@ -16,8 +16,6 @@ import math
 
 from torch import nn
 
-from lhcbnn.layers import resample
-
 __all__ = ["EarlyStopping"]
 
 
@@ -57,8 +55,8 @@ class EarlyStopping:
         return epoch - self.best_epoch >= self.patience
 
     def restore(self, model: nn.Module) -> None:
-        """Load the remembered best weights into ``model`` (and forget any stale draw)."""
+        """Load the remembered best weights into ``model`` (evaluation draws are made per call,
+        so no draw of the last epoch survives)."""
         if self._best_state is None:
             raise RuntimeError("no epoch was recorded: nothing to restore")
         model.load_state_dict(self._best_state)
-        resample(model)

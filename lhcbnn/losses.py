@@ -14,6 +14,9 @@ import math
 import torch
 from torch import Tensor
 
+from lhcbnn._validate import positive_integer, positive_number
+from lhcbnn.softclip import HEAD_LOG_VAR_BOUNDS, soft_clip
+
 __all__ = [
     "kl_gaussian",
     "gaussian_nll",
@@ -36,8 +39,8 @@ def _check_positive(name: str, value: Tensor | float) -> None:
             raise ValueError(f"{name} contains NaN or infinite values")
         if (value <= 0).any():
             raise ValueError(f"{name} must be positive (a width), got a value <= 0")
-    elif not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    else:
+        positive_number(value, name)
 
 
 def _check_same_shape(**tensors: Tensor) -> None:
@@ -95,9 +98,12 @@ def gaussian_nll(mean: Tensor, log_var: Tensor, target: Tensor) -> Tensor:
         -\log\mathcal N(t\mid m,\sigma^2)
         = \tfrac12\log 2\pi + \tfrac12\log\sigma^2 + \frac{(t-m)^2}{2\sigma^2}
 
-    with the network predicting ``log_var`` :math:`=\log\sigma^2` (arXiv:2003.11099).
-    Dropping the :math:`\log\sigma^2` term would let the network inflate :math:`\sigma`
-    without cost; dropping the constant changes nothing but the ELBO's value.
+    with the network predicting ``log_var`` :math:`=\log\sigma^2` (arXiv:2003.11099;
+    chapter 4). Dropping the :math:`\log\sigma^2` term would let the network inflate
+    :math:`\sigma` without cost; dropping the constant changes nothing but the ELBO's value.
+    ``log_var`` goes through the soft clip of :mod:`lhcbnn.softclip` (the identity for
+    :math:`|\log\sigma^2| \le 28`), so the NLL stays finite in float32, as the widths
+    of the output head do.
 
     Args:
         mean: predicted means, shape ``(batch, n_out)``.
@@ -112,6 +118,7 @@ def gaussian_nll(mean: Tensor, log_var: Tensor, target: Tensor) -> Tensor:
     """
     _check_same_shape(mean=mean, log_var=log_var, target=target)
     _check_finite("target", target)
+    log_var = soft_clip(log_var, *HEAD_LOG_VAR_BOUNDS)
     return 0.5 * (_LOG_2PI + log_var + (target - mean) ** 2 * torch.exp(-log_var))
 
 
@@ -123,7 +130,8 @@ def gaussian_mixture_nll(logits: Tensor, means: Tensor, log_vars: Tensor, target
         \alpha_k = \mathrm{softmax}(\mathrm{logits})_k
 
     evaluated with ``log_softmax`` and ``logsumexp`` so that no weight underflows
-    (the mixture likelihood for non-Gaussian top-pT labels, arXiv:2003.11099).
+    (the mixture likelihood for non-Gaussian top-pT labels, arXiv:2003.11099); the log
+    variances go through the same soft clip as in :func:`gaussian_nll`.
 
     Args:
         logits: unnormalised log weights, shape ``(batch, K)``.
@@ -149,6 +157,7 @@ def gaussian_mixture_nll(logits: Tensor, means: Tensor, log_vars: Tensor, target
         )
     _check_finite("target", target)
     log_weights = torch.log_softmax(logits, dim=-1)
+    log_vars = soft_clip(log_vars, *HEAD_LOG_VAR_BOUNDS)
     component_log_prob = -0.5 * (
         _LOG_2PI + log_vars + (target[:, None] - means) ** 2 * torch.exp(-log_vars)
     )
@@ -163,16 +172,16 @@ def neg_elbo(nll_mean: Tensor, kl: Tensor, n_train: int) -> Tensor:
         \big\rangle_{q} + \frac{D_\mathrm{KL}[q(\theta), p(\theta)]}{N}
 
     A mini-batch estimates the first term by its mean NLL; the KL is divided by the size
-    of the training set :math:`N`, never by the batch size (the bug ANCHORS.md lists for
-    bayesian-torch).
+    of the training set :math:`N`, never by the batch size (Blundell et al.,
+    arXiv:1505.05424; chapter 2): dividing by the batch size weights the prior
+    :math:`N/B` times too much.
 
     Args:
         nll_mean: the batch mean of the per-point NLL, a scalar.
         kl: the summed KL of all Bayesian layers, a scalar.
         n_train: the number of training points :math:`N`.
     """
-    if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train <= 0:
-        raise ValueError(f"n_train must be a positive integer, got {n_train!r}")
+    n_train = positive_integer(n_train, "n_train")
     return nll_mean + kl / n_train
 
 
@@ -185,10 +194,9 @@ def l2_lambda(prior_sigma: float, n_train: int) -> float:
 
     .. math:: \lambda = \frac{1}{2\sigma_p^2 N}
 
-    (seed talk "ML-Uncertainties and Bayesian Networks"): the regularisation fades as the
-    training set grows.
+    (Plehn et al., arXiv:2211.01421; chapter 3): the regularisation fades as the training
+    set grows.
     """
-    _check_positive("prior_sigma", float(prior_sigma))
-    if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train <= 0:
-        raise ValueError(f"n_train must be a positive integer, got {n_train!r}")
+    prior_sigma = positive_number(prior_sigma, "prior_sigma")
+    n_train = positive_integer(n_train, "n_train")
     return 1.0 / (2.0 * prior_sigma**2 * n_train)

@@ -1,6 +1,6 @@
 """One readable style for every figure of the book, and the few plot helpers it needs.
 
-Conventions (DESIGN.md, "Chapter template and conventions"): the truth is drawn in black
+The book's conventions (its introduction): the truth is drawn in black
 and dashed, a network in one colour with a band of plus/minus one standard deviation, the
 training range shaded grey; axes carry labels with units. Colours are the Okabe-Ito
 palette, which stays distinguishable for colour-blind readers and in greyscale print.

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lhcbnn.baselines import DeepEnsemble
+from lhcbnn._validate import positive_integer
 from lhcbnn.device import as_tensor
-from lhcbnn.layers import resample
+from lhcbnn.layers import draws
 
-__all__ = ["Prediction", "predict", "predictive_samples", "pulls"]
+__all__ = ["Prediction", "PredictionArrays", "predict", "predictive_samples", "pulls"]
+
+
+class PredictionArrays(NamedTuple):
+    """The fields of a :class:`Prediction` as NumPy arrays, each ``(batch, n_out)``."""
+
+    mean: np.ndarray
+    sigma_stoch: np.ndarray
+    sigma_pred: np.ndarray
+    sigma_tot: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -32,45 +43,56 @@ class Prediction:
     sigma_pred: Tensor
     sigma_tot: Tensor
 
+    def numpy(self) -> PredictionArrays:
+        """All four fields as NumPy arrays (moved to the CPU) in one call::
+
+        mean, sigma_stoch, sigma_pred, sigma_tot = lb.predict(model, x).numpy()
+        """
+        return PredictionArrays(
+            *(
+                field.detach().cpu().numpy()
+                for field in (self.mean, self.sigma_stoch, self.sigma_pred, self.sigma_tot)
+            )
+        )
+
+
+def _model_tensor(model: nn.Module, x: object, name: str) -> Tensor:
+    """``x`` as a tensor on the device and in the dtype of ``model``'s parameters."""
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return as_tensor(x, name)
+    return as_tensor(x, name, dtype=parameter.dtype, device=parameter.device)
+
 
 def predictive_samples(model: nn.Module, x: Tensor, n_samples: int = 50) -> tuple[Tensor, Tensor]:
-    """Means and stochastic variances of ``n_samples`` weight draws.
+    """Means and stochastic variances of the networks drawn from ``model``.
 
-    Every draw is one network applied to the whole batch: Bayesian layers draw their
-    weights once per sample (:func:`~lhcbnn.resample`), MC dropout draws masks, and a
-    :class:`~lhcbnn.baselines.DeepEnsemble` uses each member once.
+    The draws come from :func:`lhcbnn.draws`: for a Bayesian network (or MC dropout)
+    ``n_samples`` weight draws, each one network applied to the whole batch; a
+    :class:`~lhcbnn.baselines.DeepEnsemble` states its own meaning of ``n_samples``
+    (its members once each, or ``n_samples`` draws per stochastic member). ``x`` goes
+    to the device and dtype of the model's parameters.
 
     Returns:
         ``(means, variances)``, each ``(n_draws, batch, n_out)``.
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    n_samples = positive_integer(n_samples, "n_samples")
     if not hasattr(model, "moments"):
         raise TypeError(
             f"{type(model).__name__} has no moments(output) method; "
             "predict() needs a regression model of lhcbnn (BayesianMLP, MCDropoutMLP, ...)"
         )
-    parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else None
-    x = as_tensor(x, "x", dtype=dtype)
+    x = _model_tensor(model, x, "x")
     was_training = model.training
     model.eval()
     means, variances = [], []
     try:
         with torch.no_grad():
-            if isinstance(model, DeepEnsemble):
-                for member in model.members:
-                    mean, var = member.moments(member(x))
-                    means.append(mean)
-                    variances.append(var)
-            else:
-                for _ in range(n_samples):
-                    resample(model)
-                    mean, var = model.moments(model(x))
-                    means.append(mean)
-                    variances.append(var)
+            for network in draws(model, n_samples):
+                mean, var = network.moments(network(x))
+                means.append(mean)
+                variances.append(var)
     finally:
-        resample(model)
         model.train(was_training)
     return torch.stack(means), torch.stack(variances)
 
@@ -87,28 +109,29 @@ def predict(model: nn.Module, x: Tensor, n_samples: int = 50) -> Prediction:
         \sigma^2_\mathrm{pred} = \frac1S\sum_s (m_s-\bar m)^2,
 
     and :math:`\sigma^2_\mathrm{tot}` is the variance of the predictive mixture
-    :math:`\frac1S\sum_s\mathcal N(m_s,\sigma_s^2)`, computed directly as
-    :math:`\frac1S\sum_s(\sigma_s^2+m_s^2)-\bar m^2`; the law of total variance makes it
-    equal :math:`\sigma^2_\mathrm{stoch}+\sigma^2_\mathrm{pred}` (arXiv:2003.11099).
+    :math:`\frac1S\sum_s\mathcal N(m_s,\sigma_s^2)`, by the law of total variance
+    :math:`\sigma^2_\mathrm{stoch}+\sigma^2_\mathrm{pred}` (arXiv:2003.11099; chapter 4),
+    computed from the deviations :math:`m_s-\bar m`, never as the difference of raw second
+    moments, which cancels for labels in GeV.
 
     Args:
         model: a regression model with ``moments(output)``.
         x: inputs ``(batch, n_in)``.
-        n_samples: number of weight draws (ignored by a deep ensemble).
+        n_samples: number of weight draws (for a deep ensemble see
+            :class:`~lhcbnn.baselines.DeepEnsemble`).
 
     Returns:
         :class:`Prediction`, each field ``(batch, n_out)``.
     """
     means, variances = predictive_samples(model, x, n_samples)
     dtype = means.dtype
-    # float64 moments: the raw second moment cancels against mean^2 for large labels.
+    # float64 sums, so that the averages over many draws do not depend on their order.
     means, variances = means.double(), variances.double()
     mean = means.mean(0)
-    sigma_stoch = variances.mean(0).sqrt()
-    sigma_pred = ((means - mean) ** 2).mean(0).sqrt()
-    total_var = (variances + means**2).mean(0) - mean**2
-    sigma_tot = total_var.clamp_min(0.0).sqrt()
-    return Prediction(*(t.to(dtype) for t in (mean, sigma_stoch, sigma_pred, sigma_tot)))
+    stoch_var = variances.mean(0)
+    pred_var = ((means - mean) ** 2).mean(0)
+    fields = (mean, stoch_var.sqrt(), pred_var.sqrt(), (stoch_var + pred_var).sqrt())
+    return Prediction(*(t.to(dtype) for t in fields))
 
 
 def pulls(prediction: Prediction, truth: Tensor) -> Tensor:
@@ -122,7 +145,7 @@ def pulls(prediction: Prediction, truth: Tensor) -> Tensor:
     """
     if not isinstance(prediction, Prediction):
         raise TypeError(f"expected a Prediction, got {type(prediction).__name__}")
-    truth = as_tensor(truth, "truth", dtype=prediction.mean.dtype)
+    truth = as_tensor(truth, "truth", dtype=prediction.mean.dtype, device=prediction.mean.device)
     if truth.dim() == 1 and prediction.mean.shape[1] == 1:
         truth = truth[:, None]
     if truth.shape != prediction.mean.shape:

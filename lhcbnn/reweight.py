@@ -23,7 +23,9 @@ def classifier_weights(d: Tensor | np.ndarray, eps: float = 1e-6) -> Tensor | np
 
     ``d`` is clipped to :math:`[\epsilon, 1-\epsilon]` first, so that :math:`D = 0` gives
     :math:`w\approx\epsilon` and :math:`D = 1` gives :math:`w\approx 1/\epsilon` instead of
-    0 and infinity; ``eps`` must be representable next to 1 in the dtype of ``d``.
+    0 and infinity. The :math:`\epsilon` used is the larger of ``eps`` and the machine
+    epsilon of the dtype of ``d``, so that :math:`1-\epsilon` differs from 1 in every
+    floating dtype (float16: :math:`w \le 1023`; bfloat16: :math:`w \le 127`).
 
     Raises:
         ValueError: an entry of ``d`` is NaN or outside [0, 1], or ``eps`` not in (0, 0.5).
@@ -36,6 +38,9 @@ def classifier_weights(d: Tensor | np.ndarray, eps: float = 1e-6) -> Tensor | np
             raise ValueError(
                 "classifier outputs d must be probabilities in [0, 1] (found NaN or outside)"
             )
+        if not d.is_floating_point():
+            d = d.to(torch.get_default_dtype())
+        eps = max(eps, torch.finfo(d.dtype).eps)
         clipped = d.clamp(eps, 1.0 - eps)
         return clipped / (1.0 - clipped)
     array = np.asarray(d, dtype=float)
@@ -43,5 +48,6 @@ def classifier_weights(d: Tensor | np.ndarray, eps: float = 1e-6) -> Tensor | np
         raise ValueError(
             "classifier outputs d must be probabilities in [0, 1] (found NaN or outside)"
         )
+    eps = max(eps, float(np.finfo(array.dtype).eps))
     clipped = np.clip(array, eps, 1.0 - eps)
     return clipped / (1.0 - clipped)

@@ -1,7 +1,8 @@
 """Binned Poisson likelihoods with Gaussian-constrained nuisance parameters (chapter 1).
 
 The model is the one every LHC counting analysis starts from (see e.g. the HistFactory
-note, CERN-OPEN-2012-016, and A. Butter's seed talk): in bin ``i`` the expected count is
+note, Cranmer et al., CERN-OPEN-2012-016; chapter 1 of the book): in bin ``i`` the
+expected count is
 
     lambda_i(mu, nu) = mu * s_i * prod_k (1 + delta^s_ki)^nu_k + b_i * prod_k (1 + delta^b_ki)^nu_k,
 
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, special
+
+from lhcbnn._validate import positive_number
 
 __all__ = [
     "Nuisance",
@@ -374,8 +377,7 @@ class BinnedLikelihood:
 
         The edges are found by bracketing outward from ``mu_hat`` and Brent's method.
         """
-        if not threshold > 0:
-            raise ValueError(f"threshold must be positive, got {threshold}")
+        threshold = positive_number(threshold, "threshold")
         best_fit = self.fit(fixed_nuisances)
         mu_hat = best_fit.mu_hat
         low, high = self.mu_bounds
@@ -440,8 +442,7 @@ class BinnedLikelihood:
 
     def scaled(self, factor: float) -> BinnedLikelihood:
         """The model for ``factor`` times the integrated luminosity (templates, data scaled)."""
-        if not factor > 0:
-            raise ValueError(f"luminosity factor must be positive, got {factor}")
+        factor = positive_number(factor, "luminosity factor")
         return BinnedLikelihood(
             factor * self.signal,
             factor * self.background,

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from lhcbnn.device import as_tensor, device, seed_everything
+from lhcbnn._validate import positive_integer, positive_number
+from lhcbnn.device import as_tensor
 from lhcbnn.early_stopping import EarlyStopping
 from lhcbnn.layers import kl_divergence, map_mode
 from lhcbnn.losses import neg_elbo
@@ -44,10 +46,12 @@ class History:
 
 
 def _prepare(model: nn.Module, x: object, y: object, name: str) -> tuple[Tensor, Tensor]:
+    """``x`` and ``y`` as tensors on the device and in the dtype of the model's parameters."""
     parameter = next(model.parameters(), None)
-    dtype = parameter.dtype if parameter is not None else None
-    x_tensor = as_tensor(x, f"x{name}", dtype=dtype)
-    y_tensor = as_tensor(y, f"y{name}", dtype=dtype)
+    if parameter is None:
+        raise ValueError(f"{type(model).__name__} has no parameters to train")
+    x_tensor = as_tensor(x, f"x{name}", dtype=parameter.dtype, device=parameter.device)
+    y_tensor = as_tensor(y, f"y{name}", dtype=parameter.dtype, device=parameter.device)
     if x_tensor.dim() == 1:
         x_tensor = x_tensor[:, None]
     if y_tensor.dim() == 1:
@@ -88,17 +92,22 @@ def train(
         + \frac{D_\mathrm{KL}[q(\theta),p(\theta)]}{N_\text{train}},
 
     an unbiased estimate of the negative ELBO divided by :math:`N_\text{train}`
-    (arXiv:1505.05424). For a model without Bayesian layers the KL is zero and this is
-    ordinary maximum likelihood.
+    (arXiv:1505.05424; chapter 2). For a model without Bayesian layers the KL is zero and
+    this is ordinary maximum likelihood.
+
+    The model trains where it is: the data go to the device and dtype of its parameters
+    (move the model first, ``model.to(lb.device())``, to train on a GPU). All randomness
+    of the run (shuffling and the sampling of the layers) comes from ``seed``, in a forked
+    random state: the caller's Python, NumPy and torch generators are left as they were.
 
     Args:
-        model: the network; moved to :func:`~lhcbnn.device`.
+        model: the network, trained in place on its own device.
         x: inputs ``(n_train, n_in)``.
         y: labels ``(n_train, n_out)`` or ``(n_train,)``.
         n_epochs: passes over the training set.
         batch_size: points per step; the last, smaller batch of an epoch is kept.
         lr: Adam learning rate.
-        seed: seeds initial shuffling and all sampling, so runs repeat exactly.
+        seed: seeds the shuffling and all sampling, so runs repeat exactly.
         progress: show a tqdm progress bar over epochs.
         nll: per-point NLL ``nll(output, target) -> (batch,)``; default ``model.nll``.
         x_val, y_val: optional validation data, scored every epoch.
@@ -112,12 +121,11 @@ def train(
     Returns:
         :class:`History` of the run; the model is trained in place.
     """
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
-        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be positive, got {lr}")
+    n_epochs = positive_integer(n_epochs, "n_epochs")
+    batch_size = positive_integer(batch_size, "batch_size")
+    lr = positive_number(lr, "lr")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     if lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     if nll is None:
@@ -138,8 +146,6 @@ def train(
         raise ValueError("patience needs validation data: validation=(x_val, y_val)")
     # --- end early stopping ---
 
-    seed_everything(seed)
-    model.to(device())
     x_train, y_train = _prepare(model, x, y, "")
     validation = _prepare(model, x_val, y_val, "_val") if x_val is not None else None
     n_train = x_train.shape[0]
@@ -150,44 +156,48 @@ def train(
         if lr_schedule == "cosine"
         else None
     )
-    generator = torch.Generator().manual_seed(seed)
-    history = History()
-    start = time.perf_counter()
-    model.train()
-    bar = tqdm(range(n_epochs), disable=not progress, desc="training", unit="epoch")
-    for epoch in bar:
-        order = torch.randperm(n_train, generator=generator).to(x_train.device)
-        loss_sum = nll_sum = 0.0
-        for first in range(0, n_train, batch_size):
-            index = order[first : first + batch_size]
-            output = model(x_train[index])
-            nll_mean = nll(output, y_train[index]).mean()
-            loss = neg_elbo(nll_mean, kl_divergence(model), n_train)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    "the training loss became NaN or infinite; lower the learning rate "
-                    "or check the inputs' scale"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss.item() * index.numel()
-            nll_sum += nll_mean.item() * index.numel()
-        history.loss.append(loss_sum / n_train)
-        history.nll.append(nll_sum / n_train)
-        with torch.no_grad():
-            history.kl.append(float(kl_divergence(model)))
-            if validation is not None:
-                model.eval()
-                with map_mode(model):
-                    history.val_nll.append(float(nll(model(validation[0]), validation[1]).mean()))
-                model.train()
-        history.seconds.append(time.perf_counter() - start)
-        bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
-        if stopper is not None and stopper.update(epoch, history.val_nll[-1], model):
-            break
+    devices = [x_train.device] if x_train.device.type != "cpu" else []
+    with torch.random.fork_rng(devices=devices, device_type=x_train.device.type):
+        torch.manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(int(seed))
+        history = History()
+        start = time.perf_counter()
+        model.train()
+        bar = tqdm(range(n_epochs), disable=not progress, desc="training", unit="epoch")
+        for epoch in bar:
+            order = torch.randperm(n_train, generator=generator).to(x_train.device)
+            loss_sum = nll_sum = 0.0
+            for first in range(0, n_train, batch_size):
+                index = order[first : first + batch_size]
+                output = model(x_train[index])
+                nll_mean = nll(output, y_train[index]).mean()
+                loss = neg_elbo(nll_mean, kl_divergence(model), n_train)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        "the training loss became NaN or infinite; lower the learning rate "
+                        "or check the inputs' scale"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                loss_sum += loss.item() * index.numel()
+                nll_sum += nll_mean.item() * index.numel()
+            history.loss.append(loss_sum / n_train)
+            history.nll.append(nll_sum / n_train)
+            with torch.no_grad():
+                history.kl.append(float(kl_divergence(model)))
+                if validation is not None:
+                    model.eval()
+                    with map_mode(model):
+                        val_nll = nll(model(validation[0]), validation[1]).mean()
+                    history.val_nll.append(float(val_nll))
+                    model.train()
+            history.seconds.append(time.perf_counter() - start)
+            bar.set_postfix(loss=f"{history.loss[-1]:.4g}")
+            if stopper is not None and stopper.update(epoch, history.val_nll[-1], model):
+                break
     if stopper is not None:  # early stopping: back to the weights of the best epoch
         stopper.restore(model)
         history.best_epoch = stopper.best_epoch

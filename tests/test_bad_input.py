@@ -17,8 +17,10 @@ def test_non_positive_prior_width(prior_sigma: float) -> None:
 
 
 def test_non_finite_prior_width() -> None:
-    with pytest.raises(TypeError, match="prior_sigma"):
+    with pytest.raises(ValueError, match="prior_sigma"):
         lb.VBLinear(3, 2, prior_sigma=math.nan)
+    with pytest.raises(TypeError, match="prior_sigma"):
+        lb.VBLinear(3, 2, prior_sigma="0.5")
 
 
 @pytest.mark.parametrize("sigma_q", [0.0, -0.5, math.nan])
@@ -29,10 +31,12 @@ def test_kl_gaussian_rejects_bad_widths(sigma_q: float) -> None:
         lb.losses.kl_gaussian(0.0, 1.0, 0.0, abs(sigma_q) * -1 if sigma_q == sigma_q else sigma_q)
 
 
-@pytest.mark.parametrize("sizes", [(0, 2), (3, -1), (2.5, 1)])
+@pytest.mark.parametrize("sizes", [(0, 2), (3, -1)])
 def test_layer_sizes(sizes) -> None:
     with pytest.raises(ValueError, match="features"):
         lb.VBLinear(*sizes)
+    with pytest.raises(TypeError, match="features must be an integer"):
+        lb.VBLinear(2.5, 1)
 
 
 def test_mismatched_shapes() -> None:
@@ -89,6 +93,8 @@ def test_bad_arguments() -> None:
 def test_heteroskedastic_toy_rejects_bad_n() -> None:
     from lhcbnn.data.regression import HeteroskedasticToy
 
-    for n in (0, -3, 2.5):
+    for n in (0, -3):
         with pytest.raises(ValueError, match="n must be a positive integer"):
             HeteroskedasticToy().sample(n)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        HeteroskedasticToy().sample(2.5)

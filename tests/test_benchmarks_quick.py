@@ -22,6 +22,7 @@ MAY_BE_NULL = (
     "peer_step_ratio_bayesian_torch",
     "peer_step_ratio_torchbnn",
     "time_to_nll_ratio_bayesian_torch",
+    "time_to_nll_ratio_torchbnn",
     "book_seconds",
     "chapter_seconds",
     "grade_seconds_per_submission",
@@ -30,6 +31,16 @@ MAY_BE_NULL = (
 
 def _is_finite_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_censored_number(value: object) -> bool:
+    """``{"value": x, "censored": true, "bound": "<=" or ">="}``: a run capped by steps."""
+    return (
+        isinstance(value, dict)
+        and value.get("censored") is True
+        and value.get("bound") in ("<=", ">=")
+        and _is_finite_number(value.get("value"))
+    )
 
 
 @pytest.mark.slow
@@ -54,12 +65,15 @@ def test_quick_benchmark_writes_every_key(tmp_path: Path) -> None:
             assert results["reasons"].get(key), f"{key} is null without a reason"
         elif key == "chapter_seconds":
             assert value and all(_is_finite_number(v) for v in value.values()), value
+        elif key.startswith("time_to_nll_ratio"):
+            assert _is_finite_number(value) or _is_censored_number(value), f"{key} = {value!r}"
         else:
             assert _is_finite_number(value), f"{key} = {value!r}"
     # A peer that is installed must be measured; one that is not must say so.
     for key, peer in (
         ("peer_step_ratio_bayesian_torch", "bayesian-torch"),
         ("peer_step_ratio_torchbnn", "torchbnn"),
+        ("time_to_nll_ratio_torchbnn", "torchbnn"),
     ):
         installed = results["machine"]["peers"][peer] is not None
         assert (results[key] is not None) == installed, (key, results["reasons"].get(key))

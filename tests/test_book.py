@@ -15,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from lhcbnn import book
+from lhcbnn import _sphinx, book
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -64,7 +64,7 @@ def test_config_builds_from_stored_outputs_and_fails_on_errors() -> None:
 def test_config_serves_mathjax_offline_and_excludes_environments() -> None:
     extensions = CONFIG["sphinx"]["extra_extensions"]
     assert "sphinx-mathjax-offline" in extensions
-    assert "lhcbnn.book" in extensions
+    assert "lhcbnn._sphinx" in extensions
     assert "mathjax_path" not in CONFIG["sphinx"].get("config", {})  # no CDN override
     patterns = set(CONFIG["exclude_patterns"])
     for needed in (".venv*", "venv*", "_build", "exercises", "solutions", "benchmarks", "tests"):
@@ -231,6 +231,6 @@ def test_sphinx_hook_removes_duplicate_scripts_in_place() -> None:
         script("b.js", defer="defer"),
     ]
     context = {"script_files": scripts}
-    book._deduplicate_scripts(None, "page", "page.html", context, None)
+    _sphinx._deduplicate_scripts(None, "page", "page.html", context, None)
     assert context["script_files"] is scripts  # later handlers append to this list
     assert [s.filename for s in scripts] == ["a.js", None, "b.js"]

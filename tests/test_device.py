@@ -20,21 +20,12 @@ def test_environment_override(monkeypatch: pytest.MonkeyPatch) -> None:
         lb.device()
 
 
-def test_training_puts_model_on_the_device() -> None:
-    model = lb.BayesianMLP(1, 1, hidden=(4,))
+def test_training_leaves_the_model_on_its_device() -> None:
+    """lb.train trains where the model is (see also test_predict's meta-device test)."""
+    model = lb.BayesianMLP(1, 1, hidden=(4,)).double()
+    where = {(p.device, p.dtype) for p in model.parameters()}
     lb.train(model, torch.zeros(8, 1), torch.zeros(8, 1), n_epochs=1, progress=False)
-    assert {p.device.type for p in model.parameters()} == {lb.device().type}
-
-
-def test_training_is_seeded() -> None:
-    results = []
-    for _ in range(2):
-        torch.manual_seed(3)
-        model = lb.BayesianMLP(1, 1, hidden=(8,), heteroskedastic=True)
-        x = torch.linspace(-1, 1, 64)[:, None]
-        history = lb.train(model, x, x**2, n_epochs=3, batch_size=16, progress=False, seed=5)
-        results.append(history.loss)
-    assert results[0] == results[1]
+    assert {(p.device, p.dtype) for p in model.parameters()} == where
 
 
 def test_package_has_no_hard_coded_device() -> None:

@@ -30,3 +30,13 @@ def test_probabilities_outside_unit_interval_raise(bad: float) -> None:
         lb.reweight.classifier_weights(np.array([0.2, bad]))
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
         lb.reweight.classifier_weights(torch.tensor([0.2, bad]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_finite_at_zero_and_one_in_every_floating_dtype(dtype: torch.dtype) -> None:
+    d = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=dtype)
+    w = lb.reweight.classifier_weights(d)
+    assert w.dtype == dtype
+    assert torch.isfinite(w).all() and (w > 0).all()
+    assert (torch.diff(w.float()) > 0).all()  # D/(1-D) keeps the order of D
+    assert float(w[2]) == 1.0

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lhcbnn._validate import positive_integer
+
 __all__ = ["HeteroskedasticToy"]
 
 
@@ -54,8 +56,7 @@ class HeteroskedasticToy:
         Raises:
             ValueError: ``n`` is not a positive integer or the range is empty.
         """
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = positive_integer(n, "n")
         low, high = self.train_range if x_range is None else x_range
         if not (np.isfinite(low) and np.isfinite(high) and high > low):
             raise ValueError(f"x_range must be a finite interval (low, high), got {x_range!r}")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from lhcbnn._validate import positive_integer, positive_number
 from lhcbnn.data.regression import HeteroskedasticToy
 
 __all__ = [
@@ -52,11 +53,7 @@ __all__ = [
 
 def _check_n(n: int) -> int:
     """``n`` as a Python int; TypeError if not an integer, ValueError if n <= 0."""
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"n must be an integer, got {type(n).__name__}")
-    if n <= 0:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    return int(n)
+    return positive_integer(n, "n")
 
 
 def _check_points(x: np.ndarray, dim: int = 2) -> np.ndarray:
@@ -127,8 +124,7 @@ class GaussianRing:
     def __post_init__(self) -> None:
         if not (np.isfinite(self.radius) and self.radius >= 0.0):
             raise ValueError(f"radius must be finite and >= 0, got {self.radius}")
-        if not (np.isfinite(self.width) and self.width > 0.0):
-            raise ValueError(f"width must be finite and positive, got {self.width}")
+        positive_number(self.width, "width")
 
     @property
     def bounds(self) -> tuple[tuple[float, float], tuple[float, float]]:
