@@ -38,10 +38,9 @@ def weight_draw(flow: nn.Module) -> Iterator[nn.Module]:
     """Context manager: inside it, ``flow`` is one fixed draw from the weight posterior.
 
     Every call inside the block (log_prob, sample, inverse) uses the same weights, so the
-    density evaluated in several batches is one density. Each new block is a new draw.
-    Uses :func:`lhcbnn.fixed_draw` where the package has it, else evaluation mode after
-    :func:`lhcbnn.resample` (whose layers keep one draw until the next resample). The
-    flow's training/evaluation mode is restored on exit::
+    density evaluated in several batches is one density. Each new block is a new draw
+    (:func:`lhcbnn.fixed_draw` in evaluation mode). The flow's training/evaluation mode is
+    restored on exit::
 
         with lb.flows.weight_draw(flow):
             p_r = flow.log_prob(x).exp()
@@ -49,14 +48,8 @@ def weight_draw(flow: nn.Module) -> Iterator[nn.Module]:
     was_training = flow.training
     flow.eval()
     try:
-        fixed_draw = getattr(layers, "fixed_draw", None)
-        if fixed_draw is not None:
-            with fixed_draw(flow):
-                yield flow
-        else:
-            layers.resample(flow)
+        with layers.fixed_draw(flow):
             yield flow
-            layers.resample(flow)
     finally:
         flow.train(was_training)
 
