@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -82,3 +83,10 @@ def as_tensor(
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return tensor
+
+
+def forked_rng(where: torch.device) -> contextlib.AbstractContextManager:
+    """``torch.random.fork_rng`` for the generator of the device ``where`` (the CPU generator is
+    always forked): random numbers drawn inside leave the caller's global state untouched."""
+    devices = [where] if where.type != "cpu" else []
+    return torch.random.fork_rng(devices=devices, device_type=where.type)

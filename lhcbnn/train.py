@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from lhcbnn._validate import positive_integer, positive_number
-from lhcbnn.device import as_tensor
+from lhcbnn.device import as_tensor, forked_rng
 from lhcbnn.early_stopping import EarlyStopping
 from lhcbnn.layers import kl_divergence, map_mode
 from lhcbnn.losses import neg_elbo
@@ -156,8 +156,7 @@ def train(
         if lr_schedule == "cosine"
         else None
     )
-    devices = [x_train.device] if x_train.device.type != "cpu" else []
-    with torch.random.fork_rng(devices=devices, device_type=x_train.device.type):
+    with forked_rng(x_train.device):
         torch.manual_seed(int(seed))
         generator = torch.Generator().manual_seed(int(seed))
         history = History()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from lhcbnn.device import forked_rng
 from lhcbnn.layers import kl_divergence, map_mode
 from lhcbnn.losses import neg_elbo
 
@@ -128,9 +129,8 @@ def train_flow(
         else None
     )
     history = FlowHistory()
-    devices = [data.device] if data.device.type == "cuda" else []
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=devices):
+    with forked_rng(data.device):
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         order = torch.randperm(n_events, generator=generator).to(data.device)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lhcbnn import layers
+from lhcbnn.device import forked_rng
 
 __all__ = [
     "DensityPrediction",
@@ -107,8 +108,7 @@ def density_with_uncertainty(
     reference = next(flow.parameters())
     points = torch.as_tensor(x).to(device=reference.device, dtype=reference.dtype)
     draws = np.empty((n_draws, points.shape[0]))
-    devices = [reference.device] if reference.device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+    with torch.no_grad(), forked_rng(reference.device):
         torch.manual_seed(seed)
         for r in range(n_draws):
             with weight_draw(flow):
@@ -153,9 +153,8 @@ def histogram_with_uncertainty(
     widths = np.diff(edges)
     draws = np.empty((n_draws, edges.size - 1))
     reference = next(flow.parameters())
-    devices = [reference.device] if reference.device.type == "cuda" else []
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+    with torch.no_grad(), forked_rng(reference.device):
         torch.manual_seed(seed)
         for r in range(n_draws):
             with weight_draw(flow):
