@@ -156,8 +156,10 @@ class _PageLog:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    # Module scope: Playwright's sync API runs an event loop while it is open, and another
+    # sync_playwright() in the same process (the JupyterLab test) refuses to start inside it.
     executable = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
