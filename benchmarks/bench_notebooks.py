@@ -48,6 +48,10 @@ def execute_book(
     with tempfile.TemporaryDirectory(prefix="lhcbnn-bench-book-") as scratch:
         copy = Path(scratch) / "book"
         shutil.copytree(book, copy, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints"))
+        # the chapters read their measured seed spreads from ../benchmarks/*.json
+        shutil.copytree(
+            REPO / "benchmarks", Path(scratch) / "benchmarks", ignore=shutil.ignore_patterns("*.py")
+        )
         for notebook in notebooks:
             target = copy / notebook.name
             result = execute_notebook(target, timeout=timeout, threads=threads)
