@@ -189,6 +189,18 @@ def _output_text(cell: object) -> str:
     return "\n".join(outputs.nth(i).inner_text() for i in range(outputs.count()))
 
 
+def _read_when_complete(path: Path) -> nbformat.NotebookNode | None:
+    """The notebook on disk, or None while the server is still writing it.
+
+    Jupyter's save rewrites the file in place, so a read can meet an empty or
+    half-written file; the caller polls again.
+    """
+    try:
+        return nbformat.read(path, as_version=4)
+    except (nbformat.reader.NotJSONError, ValueError, OSError):
+        return None
+
+
 def test_student_runs_self_check_fixes_task_saves_and_is_graded(
     lab: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -253,11 +265,12 @@ def test_student_runs_self_check_fixes_task_saves_and_is_graded(
 
         # 3. save (Ctrl+S; pressed again if the first press came too early), wait for the file
         saved_file = work / f"{name}.ipynb"
+        saved = notebook
         for _attempt in range(3):
             page.keyboard.press("Control+S")
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                saved = nbformat.read(saved_file, as_version=4)
+                saved = _read_when_complete(saved_file) or saved
                 if saved.cells[task_index].source == solution_source:
                     break
                 time.sleep(0.3)
@@ -277,7 +290,7 @@ def test_student_runs_self_check_fixes_task_saves_and_is_graded(
     # 4. the class grader gives exactly that task's points
     submissions = tmp_path / "submissions" / "student1"
     submissions.mkdir(parents=True)
-    shutil.copy(saved_file, submissions / f"{name}.ipynb")
+    nbformat.write(saved, submissions / f"{name}.ipynb")  # the copy read whole, not mid-write
     out = tmp_path / "grades.csv"
     graded = subprocess.run(
         [
