@@ -9,7 +9,7 @@ The protocol is the chapter's (``book/06_amplitudes.ipynb``), step for step:
 2. a heteroskedastic ``BayesianMLP`` (``hidden``, SiLU) trained for ``epochs`` epochs with a
    cosine learning rate (the base network);
 3. two continuations of the base network for ``boost_epochs`` more epochs each: unweighted,
-   and weighted by the base network's pulls on the training points
+   and weighted by the base network's :math:`|\Delta|` on the training points
    (:func:`lhcbnn.precision.boost_weights`, :func:`~lhcbnn.precision.train_weighted`), so that
    boosting is compared with the same number of extra steps;
 4. a fresh network trained as in 2 on a copy of the training labels with 1% relative noise,
@@ -23,6 +23,10 @@ width of the weight-dependent pulls; and the noise recovered from the learned wi
 ``python benchmarks/bench_amplitudes.py --seeds 0 1 2 3 4`` runs the protocol for several seeds
 and prints the mean and the seed-to-seed standard deviation of every figure (the spreads behind
 the chapter's check bands, recorded in ``benchmarks/amplitudes_spread.json``);
+``python benchmarks/bench_amplitudes.py --boost --seeds 0 1 2 3 4 --out
+benchmarks/amplitudes_boost_spread.json`` compares, from the same base network per seed, the
+unweighted continuation with continuations weighted by the training points' pulls and by their
+:math:`|\Delta|` (:func:`boost_study`; the chapter's boosting checks read that file);
 ``measure(quick=False)`` is the entry point of ``benchmarks/run.py``: the chapter's protocol
 (quick) or a longer one on more points.
 """
@@ -137,7 +141,9 @@ def run(seed: int, protocol: Protocol = PROTOCOL, with_noise: bool = True) -> di
     out["sigma_stoch_rel_median"] = float(np.median(pred.sigma_stoch / pred.amplitude))
     out["sigma_pred_rel_median"] = float(np.median(pred.sigma_pred / pred.amplitude))
 
-    weights = precision.boost_weights(train_pred.pulls(data.a_train), protocol.w_max)
+    # boosting by |Delta| of the training points (the chapter's choice, see boost_study)
+    train_delta = precision.relative_deviation(train_pred.amplitude, data.a_train)
+    weights = precision.boost_weights(np.abs(train_delta), protocol.w_max)
     for name, w in (("continued_", None), ("boosted_", weights)):
         copy_ = copy.deepcopy(model)
         out[f"seconds_{name}"] = fit(
@@ -174,6 +180,61 @@ def run(seed: int, protocol: Protocol = PROTOCOL, with_noise: bool = True) -> di
     )
     out["noise_rel_error"] = out["noise_recovered"] / protocol.noise - 1
     out.update(noise_from_draws(noisy, noisy_pred, data, protocol))
+    return out
+
+
+BOOST_SCORES = ("pull", "delta")
+r"""The per-point scores the boosting study weights by: the pull of the posterior mean with
+:math:`\sigma_\mathrm{tot}` on each training point, and its :math:`|\Delta|`."""
+
+
+def boost_scores(model, data, protocol) -> dict[str, np.ndarray]:  # noqa: ANN001
+    r"""Per training point: the pull and the :math:`|\Delta|` of the base network's mean."""
+    train_pred = precision.to_amplitude(
+        lb.predict(model, data.x_train, n_samples=protocol.n_samples), data.preprocessing
+    )
+    return {
+        "pull": train_pred.pulls(data.a_train),
+        "delta": np.abs(precision.relative_deviation(train_pred.amplitude, data.a_train)),
+    }
+
+
+def boost_study(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
+    """One base network per seed, continued for ``boost_epochs`` unweighted and weighted by
+    each of :data:`BOOST_SCORES` (same steps, same shuffling): the test figures of each, and
+    the ratios and differences against the unweighted continuation."""
+    data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
+    model = bnn(seed, protocol)
+    out = {
+        "seconds_base": fit(
+            model, data.x_train, data.y_train, protocol.epochs, protocol.lr, seed, protocol
+        )
+    }
+    out.update(scores(model, data, protocol, "")[0])
+    weights = {
+        name: precision.boost_weights(score, protocol.w_max)
+        for name, score in boost_scores(model, data, protocol).items()
+    }
+    for name, w in (("continued", None), *weights.items()):
+        copy_ = copy.deepcopy(model)
+        fit(
+            copy_,
+            data.x_train,
+            data.y_train,
+            protocol.boost_epochs,
+            protocol.boost_lr,
+            seed + 1,
+            protocol,
+            weights=w,
+        )
+        out.update(scores(copy_, data, protocol, f"{name}_")[0])
+    for name in weights:
+        out[f"{name}_boosted_fraction"] = float(np.mean(weights[name] > weights[name].min()))
+        out[f"{name}_p99_ratio"] = out[f"{name}_p99"] / out["continued_p99"]
+        out[f"{name}_beyond_10%_ratio"] = out[f"{name}_beyond_10%"] / out["continued_beyond_10%"]
+        out[f"{name}_beyond_10%_diff"] = out[f"{name}_beyond_10%"] - out["continued_beyond_10%"]
+        out[f"{name}_within_1%_diff"] = out[f"{name}_within_1%"] - out["continued_within_1%"]
+        out[f"{name}_median_ratio"] = out[f"{name}_median"] / out["continued_median"]
     return out
 
 
@@ -255,6 +316,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--long", action="store_true", help="the longer protocol")
+    parser.add_argument("--boost", action="store_true", help="only the boosting study")
     parser.add_argument("--noise-only", action="store_true", help="only the label-noise network")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
     parser.add_argument(
@@ -279,7 +341,9 @@ def main() -> None:
         protocol = LONG if args.long else PROTOCOL
         rows = []
         for seed in args.seeds:
-            if args.noise_only:
+            if args.boost:
+                rows.append(boost_study(seed, protocol))
+            elif args.noise_only:
                 rows.append(run_noise(seed, protocol))
             else:
                 rows.append(run(seed, protocol, with_noise=not args.long))

@@ -20,12 +20,18 @@ network seeds on the chapter's data split and writes their mean and standard dev
 machine changes the floating-point path of the training, which acts like another seed). With
 ``--vary-split`` the split is drawn anew for every seed too, which measures what the 1,200
 held-out jets can resolve (``benchmarks/jets_seed_spread_splits.json``).
+
+``python benchmarks/bench_jets.py --ensemble 6`` measures the calibration remedies of chapter 5
+over six seeds (``benchmarks/jets_ensemble_spread.json``, read by the chapter): one BNN and an
+ensemble of three (:func:`lhcbnn.jet_regression.ensemble`), each as trained and with one scale
+of its predictive distribution fitted by the NLL of the validation jets.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -34,10 +40,13 @@ import numpy as np
 import torch
 
 from lhcbnn import jet_regression as jr
-from lhcbnn.calibration import resolution
+from lhcbnn.calibration import coverage, predictive_cdf, predictive_nll, resolution
+from lhcbnn.predict import predict
 
 HERE = Path(__file__).resolve().parent
 SPREAD_FILE = HERE / "jets_seed_spread.json"
+ENSEMBLE_FILE = HERE / "jets_ensemble_spread.json"
+SCALES = np.round(np.arange(0.80, 1.301, 0.02), 2)
 
 GOALS = {
     "jet_pt_resolution_bnn": "<= 0.030",
@@ -46,6 +55,10 @@ GOALS = {
     "jet_pull_width": "1 +- 0.1",
     "jet_coverage_68": "0.68 +- 0.03",
     "jet_coverage_95": "0.95 +- 0.03",
+    "jet_pull_width_ensemble": "1 +- 0.1",
+    "jet_coverage_68_ensemble": "0.68 +- 0.03",
+    "jet_coverage_95_ensemble": "0.95 +- 0.03",
+    "jet_pt_resolution_ensemble": "<= 0.030",
     "jet_train_seconds": "(reported)",
 }
 
@@ -58,6 +71,10 @@ def goal_met(key: str, value: float) -> bool | None:
         "jet_pull_width": lambda v: abs(v - 1.0) <= 0.1,
         "jet_coverage_68": lambda v: abs(v - 0.68) <= 0.03,
         "jet_coverage_95": lambda v: abs(v - 0.95) <= 0.03,
+        "jet_pull_width_ensemble": lambda v: abs(v - 1.0) <= 0.1,
+        "jet_coverage_68_ensemble": lambda v: abs(v - 0.68) <= 0.03,
+        "jet_coverage_95_ensemble": lambda v: abs(v - 0.95) <= 0.03,
+        "jet_pt_resolution_ensemble": lambda v: v <= 0.030,
     }
     return checks[key](value) if key in checks else None
 
@@ -78,6 +95,8 @@ def measure(quick: bool = False, seed: int = 0) -> dict[str, float]:
     )
     seconds = time.perf_counter() - start
     row = jr.scores(model, setup)
+    ensemble = jr.ensemble(setup, 3, seed=seed, first=model)
+    ensemble_row = jr.scores(ensemble, setup)
     naive_bias, naive_resolution = resolution(
         setup.data.jet_pt[setup.test], setup.data.top_pt[setup.test]
     )
@@ -88,6 +107,10 @@ def measure(quick: bool = False, seed: int = 0) -> dict[str, float]:
         "jet_pull_width": row["pull_width"],
         "jet_coverage_68": row["coverage_68"],
         "jet_coverage_95": row["coverage_95"],
+        "jet_pull_width_ensemble": ensemble_row["pull_width"],
+        "jet_coverage_68_ensemble": ensemble_row["coverage_68"],
+        "jet_coverage_95_ensemble": ensemble_row["coverage_95"],
+        "jet_pt_resolution_ensemble": ensemble_row["resolution"],
         "jet_train_seconds": seconds,
     }
 
@@ -131,12 +154,69 @@ def chapter_numbers(seed: int, split_seed: int | None = 0) -> dict[str, float]:
     return numbers
 
 
-def spread(seeds: list[int], split_seed: int | None = 0) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation (ddof=1) over seeds of every chapter number."""
+def scaled_scores(model, setup, index, scale: float, n_samples: int = 50) -> dict[str, float]:  # noqa: ANN001
+    r"""Pull width, coverage and NLL on the jets at ``index`` after stretching the predictive
+    distribution about its mean :math:`\bar m` by ``scale`` :math:`s`:
+    :math:`F_s(t) = F(\bar m + (t - \bar m)/s)`, :math:`p_s(t) = p(\bar m + (t-\bar m)/s)/s`,
+    so :math:`\sigma_\mathrm{tot} \to s\,\sigma_\mathrm{tot}` (Kuleshov, Fenner, Ermon,
+    arXiv:1807.00263; Levi et al., arXiv:1905.11659)."""
+    x, y = setup.x[index], setup.y[index]
+    prediction = predict(model, x, n_samples=n_samples)
+    mean = prediction.mean[:, 0].double().numpy()
+    sigma_tot = prediction.sigma_tot[:, 0].double().numpy()
+    stretched = mean + (y - mean) / scale
+    pit = predictive_cdf(model, x, stretched, n_samples)
+    return {
+        "pull_width": float(np.std((mean - y) / (scale * sigma_tot))),
+        "coverage_68": coverage(pit, 0.68),
+        "coverage_95": coverage(pit, 0.95),
+        "nll": predictive_nll(model, x, stretched, n_samples) + math.log(scale),
+        "beyond_5": float(np.mean(np.abs(mean - y) > 5 * scale * sigma_tot)),
+    }
+
+
+def fitted_scale(model, setup) -> float:  # noqa: ANN001
+    """The scale of :func:`scaled_scores` with the lowest NLL on the validation jets (a grid
+    from 0.8 to 1.3 in steps of 0.02)."""
+    nll = [scaled_scores(model, setup, setup.val, float(s))["nll"] for s in SCALES]
+    return float(SCALES[int(np.argmin(nll))])
+
+
+def ensemble_numbers(seed: int) -> dict[str, float]:
+    """Chapter 5's calibration remedies for one seed on the chapter's split: one BNN (member 0)
+    and the ensemble of three, each as trained and rescaled by :func:`fitted_scale`."""
+    setup = jr.setup(seed=0)
+    first = jr.make_network(setup.n_in, 3, seed=seed)
+    jr.fit(
+        first,
+        setup.x[setup.train],
+        setup.y[setup.train],
+        (setup.x[setup.val], setup.y[setup.val]),
+        seed=seed,
+    )
+    numbers: dict[str, float] = {}
+    for name, model in (("bnn", first), ("ens3", jr.ensemble(setup, 3, seed=seed, first=first))):
+        for key, value in scaled_scores(model, setup, setup.test, 1.0).items():
+            numbers[f"{name}_{key}"] = value
+        row = jr.scores(model, setup)
+        numbers[f"{name}_resolution"] = row["resolution"]
+        numbers[f"{name}_sigma_pred_over_tot"] = row["sigma_pred"] / row["sigma_tot"]
+        scale = fitted_scale(model, setup)
+        numbers[f"{name}_scale"] = scale
+        for key, value in scaled_scores(model, setup, setup.test, scale).items():
+            numbers[f"{name}_scaled_{key}"] = value
+    return numbers
+
+
+def spread(
+    seeds: list[int], split_seed: int | None = 0, numbers=None
+) -> dict[str, dict[str, float]]:  # noqa: ANN001
+    """Mean and standard deviation (ddof=1) over seeds of every chapter number (of
+    ``numbers(seed)``, default :func:`chapter_numbers`)."""
     runs = []
     for seed in seeds:
         start = time.perf_counter()
-        runs.append(chapter_numbers(seed, split_seed))
+        runs.append(chapter_numbers(seed, split_seed) if numbers is None else numbers(seed))
         print(f"seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     result = {}
     for key in runs[0]:
@@ -177,12 +257,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--vary-split", action="store_true", help="draw the data split with each seed too"
     )
+    parser.add_argument("--ensemble", type=int, default=0, help="seeds for the ensemble study")
     parser.add_argument("--width-init", action="store_true", help="the log-variance init study")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.width_init:
         rows = width_init_study()
         (HERE / "jets_width_init.json").write_text(json.dumps(rows, indent=1) + "\n")
+        return
+    if args.ensemble:
+        seeds = list(range(args.first_seed, args.first_seed + args.ensemble))
+        result = spread(seeds, numbers=ensemble_numbers)
+        ENSEMBLE_FILE.write_text(json.dumps({"seeds": seeds, "numbers": result}, indent=1) + "\n")
+        for key, row in result.items():
+            print(f"{key:36s} {row['mean']:9.4f} +- {row['std']:.4f}")
         return
     if args.spread:
         seeds = list(range(args.first_seed, args.first_seed + args.spread))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lhcbnn.baselines import DeterministicMLP
+from lhcbnn.baselines import DeepEnsemble, DeterministicMLP
 from lhcbnn.calibration import coverage, predictive_cdf, predictive_nll, resolution
 from lhcbnn.data.jets import JetSample, load
 from lhcbnn.data.top_pt import Standardizer, TopPtData, split_indices, top_pt_data
@@ -33,6 +33,8 @@ __all__ = [
     "setup",
     "make_network",
     "fit",
+    "ensemble",
+    "MEMBER_SEED_STEP",
     "scores",
     "smear_labels",
     "smearing_study",
@@ -156,6 +158,39 @@ def fit(
         validation=validation,
         patience=patience if validation is not None else None,
     )
+
+
+MEMBER_SEED_STEP = 100
+"""Member ``k`` of :func:`ensemble` is initialised and shuffled with ``seed + 100 k``, so the
+ensembles of neighbouring seeds share no member."""
+
+
+def ensemble(
+    setup: TopPtSetup,
+    n_members: int = 3,
+    seed: int = 0,
+    n_mixture: int = 3,
+    first: nn.Module | None = None,
+) -> DeepEnsemble:
+    r"""``n_members`` Bayesian networks of the chapter, trained alike from different seeds.
+
+    The ensemble predicts the equal-weight mixture of its members' predictive distributions
+    (:class:`~lhcbnn.baselines.DeepEnsemble`), so its :math:`\sigma_\mathrm{pred}^2` is the
+    members' own weight-draw variance plus the variance of the members' means: the part of
+    the model error that one early-stopped BNN does not see (chapter 5; Lakshminarayanan,
+    Pritzel, Blundell, arXiv:1612.01474). ``first`` is member 0 if already trained (with
+    ``seed``); member ``k`` uses the seed ``seed + MEMBER_SEED_STEP * k``.
+    """
+    if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 2:
+        raise ValueError(f"n_members must be an integer >= 2, got {n_members!r}")
+    validation = (setup.x[setup.val], setup.y[setup.val])
+    members = [] if first is None else [first]
+    for k in range(len(members), n_members):
+        member_seed = seed + MEMBER_SEED_STEP * k
+        model = make_network(setup.n_in, n_mixture, seed=member_seed)
+        fit(model, setup.x[setup.train], setup.y[setup.train], validation, seed=member_seed)
+        members.append(model)
+    return DeepEnsemble(members)
 
 
 def scores(
