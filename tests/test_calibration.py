@@ -116,3 +116,25 @@ def test_smear_labels_adds_the_requested_width() -> None:
     assert smeared.std() == pytest.approx(0.5, rel=0.01)  # 0.05 in r is 0.5 standardised units
     with pytest.raises(ValueError, match="sigma_cal"):
         jr.smear_labels(y, -0.1, 0.1, 0)
+
+
+def test_ensemble_of_bnns_adds_the_spread_between_members() -> None:
+    """Chapter 5, eq. ch5-ensemble-variance: the ensemble's sigma_tot^2 is the members' mean
+    sigma_tot^2 plus the variance of their means, and its PIT the mean of their PITs."""
+    from lhcbnn.baselines import DeepEnsemble
+
+    members = [jr.make_network(5, 3, seed=k) for k in range(3)]
+    ensemble = DeepEnsemble(members)
+    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(1)), np.zeros(64)
+    total = lb.predict(ensemble, x, n_samples=20).sigma_tot[:, 0].double() ** 2
+    parts = [lb.predict(member, x, n_samples=20) for member in members]
+    means = torch.stack([p.mean[:, 0].double() for p in parts])
+    within = torch.stack([p.sigma_tot[:, 0].double() ** 2 for p in parts]).mean(0)
+    between = means.var(0, unbiased=False)
+    assert between.mean() > 0.02 * within.mean()  # the members do differ
+    assert torch.allclose(total, within + between, rtol=0.02)
+    pit = calibration.predictive_cdf(ensemble, x, y, 20)
+    member_pits = np.mean([calibration.predictive_cdf(m, x, y, 20) for m in members], axis=0)
+    assert np.allclose(pit, member_pits, atol=0.01)
+    with pytest.raises(ValueError, match="n_members"):
+        jr.ensemble(None, n_members=1)  # type: ignore[arg-type]
