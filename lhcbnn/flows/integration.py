@@ -65,7 +65,9 @@ __all__ = [
     "GluonCrossSection",
     "IntegralEstimate",
     "VariancePath",
+    "Comparison",
     "camel",
+    "compare_samplers",
     "camel_integral",
     "estimate",
     "flat_weights",
@@ -453,3 +455,60 @@ def train_variance(
             path.seconds.append(time.perf_counter() - start)
     flow.eval()
     return path
+
+
+@dataclass
+class Comparison:
+    """Flat sampling, VEGAS and a flow on one integrand at equal integrand calls.
+
+    estimates: ``{"flat", "vegas", "flow"}`` -> :class:`IntegralEstimate` from ``n_eval``
+    fresh calls each; training_calls: calls spent adapting VEGAS and training the flow
+    (the same for both); path: the flow's :class:`VariancePath`; seconds: wall time of
+    adapting VEGAS and of training the flow.
+    """
+
+    estimates: dict[str, IntegralEstimate]
+    training_calls: int
+    path: VariancePath
+    seconds: dict[str, float]
+
+    def variance_ratio(self, sampler: str, baseline: str) -> float:
+        """:math:`\\mathrm{Var}[w]/\\langle w\\rangle^2` of ``sampler`` over ``baseline``."""
+        return (self.estimates[sampler].rel_std / self.estimates[baseline].rel_std) ** 2
+
+
+def compare_samplers(
+    f: Integrand,
+    flow: nn.Module,
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_eval: int,
+    lr: float = 3e-3,
+    vegas_iterations: int = 10,
+    seed: int = 0,
+) -> Comparison:
+    """Train ``flow`` by :func:`train_variance` (``n_steps * batch_size`` calls), adapt VEGAS
+    with the same number of calls (``vegas_iterations`` iterations), then estimate the
+    integral with ``n_eval`` calls each from flat sampling, the VEGAS grid and the flow.
+
+    ``seed`` fixes everything: training seed ``seed``, evaluation seeds ``seed + 1000``.
+    """
+    dim = flow.dim
+    training_calls = n_steps * batch_size
+    per_iteration = training_calls // vegas_iterations
+    start = time.perf_counter()
+    grid = train_vegas(f, dim, vegas_iterations, per_iteration, seed=seed)
+    vegas_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    path = train_variance(flow, f, n_steps=n_steps, batch_size=batch_size, lr=lr, seed=seed)
+    flow_seconds = time.perf_counter() - start
+    evaluation = seed + 1000
+    estimates = {
+        "flat": estimate(flat_weights(f, dim, n_eval, seed=evaluation)),
+        "vegas": estimate(vegas_weights(f, grid, n_eval, seed=evaluation)),
+        "flow": estimate(flow_weights(f, flow, n_eval, seed=evaluation)),
+    }
+    return Comparison(
+        estimates, training_calls, path, {"vegas": vegas_seconds, "flow": flow_seconds}
+    )
