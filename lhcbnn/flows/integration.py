@@ -464,13 +464,15 @@ class Comparison:
     estimates: ``{"flat", "vegas", "flow"}`` -> :class:`IntegralEstimate` from ``n_eval``
     fresh calls each; training_calls: calls spent adapting VEGAS and training the flow
     (the same for both); path: the flow's :class:`VariancePath`; seconds: wall time of
-    adapting VEGAS and of training the flow.
+    adapting VEGAS and of training the flow; weights: the ``n_eval`` weights of each sampler
+    ``(n_eval,)`` (numpy float64).
     """
 
     estimates: dict[str, IntegralEstimate]
     training_calls: int
     path: VariancePath
     seconds: dict[str, float]
+    weights: dict[str, np.ndarray]
 
     def variance_ratio(self, sampler: str, baseline: str) -> float:
         """:math:`\\mathrm{Var}[w]/\\langle w\\rangle^2` of ``sampler`` over ``baseline``."""
@@ -504,11 +506,11 @@ def compare_samplers(
     path = train_variance(flow, f, n_steps=n_steps, batch_size=batch_size, lr=lr, seed=seed)
     flow_seconds = time.perf_counter() - start
     evaluation = seed + 1000
-    estimates = {
-        "flat": estimate(flat_weights(f, dim, n_eval, seed=evaluation)),
-        "vegas": estimate(vegas_weights(f, grid, n_eval, seed=evaluation)),
-        "flow": estimate(flow_weights(f, flow, n_eval, seed=evaluation)),
+    weights = {
+        "flat": flat_weights(f, dim, n_eval, seed=evaluation).cpu().numpy(),
+        "vegas": vegas_weights(f, grid, n_eval, seed=evaluation).cpu().numpy(),
+        "flow": flow_weights(f, flow, n_eval, seed=evaluation).cpu().numpy(),
     }
-    return Comparison(
-        estimates, training_calls, path, {"vegas": vegas_seconds, "flow": flow_seconds}
-    )
+    estimates = {sampler: estimate(w) for sampler, w in weights.items()}
+    seconds = {"vegas": vegas_seconds, "flow": flow_seconds}
+    return Comparison(estimates, training_calls, path, seconds, weights)
