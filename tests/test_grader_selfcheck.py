@@ -442,6 +442,45 @@ WRONG_ANSWERS = {
             "not the maximum-likelihood error",
         ),
     ],
+    "ex11_beyond": [
+        (
+            "importance_estimate",
+            """
+            def importance_estimate(w):
+                return w.mean(), w.std() / w.numel()
+        """,
+            "std(w)/sqrt(N), not std(w)/N",
+        ),
+        (
+            "efficiency_over_replicas",
+            """
+            def efficiency_over_replicas(w, n_replicas):
+                return w.mean() / w.max()
+        """,
+            "not the maximum of the whole sample",
+        ),
+        (
+            "rank_histogram_chi2",
+            """
+            def rank_histogram_chi2(samples, truth, n_bins):
+                k = (samples > truth[:, None]).sum(dim=1)
+                counts = torch.histc((k + 0.5) / (samples.shape[1] + 1), bins=n_bins, min=0, max=1)
+                expected = truth.numel() / n_bins
+                return counts, ((counts - expected) ** 2 / expected).sum()
+        """,
+            "below the truth, not above it",
+        ),
+        (
+            "sample_camel_flow",
+            """
+            def sample_camel_flow(seed):
+                generator = torch.Generator().manual_seed(seed)
+                x = torch.rand(20_000, 2, generator=generator, dtype=torch.float64)
+                return x, torch.zeros(20_000, dtype=torch.float64)
+        """,
+            "the flow has not learned the camel",
+        ),
+    ],
 }
 
 # right answers written differently: must still score full marks
