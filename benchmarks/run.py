@@ -407,14 +407,22 @@ CHAPTER_BENCHES = {
     "jets": "bench_jets",
     "amplitudes": "bench_amplitudes",
     "tagging": "bench_tagging",
+    "integration": "bench_integration",
+    "unfolding": "bench_unfolding",
 }
-"""The figures of chapters 5-7: section name -> module with ``measure(quick)`` and ``GOALS``."""
+"""The figures of chapters 5-7 and 11: section name -> module with ``measure(quick)`` and
+``GOALS``."""
 
 CHAPTER_GOALS = {
     "jet_pt_resolution_bnn": lambda v: v <= 0.030,
     "amplitude_within_1pct": lambda v: v >= 0.90,
     "toy_auc_gap_to_optimum": lambda v: v <= 0.005,
     "tagging_auc_bnn": lambda v: v >= 0.95,
+    "integration_gluons_var_ratio_vegas": lambda v: v < 1.0,
+    "integration_camel2_var_ratio_vegas": lambda v: v < 1.0,
+    "integration_camel4_var_ratio_vegas": lambda v: v < 1.0,
+    "unfolding_width_ratio": lambda v: abs(v - 1.0) <= 0.05,
+    "unfolding_rank_chi2_per_ndf": lambda v: v <= 3.3,
 }
 """Goals of the chapter figures that can be judged from the figure alone."""
 
