@@ -102,3 +102,10 @@ def test_vegas_map_lowers_the_camel_variance() -> None:
     result = it.estimate(it.vegas_weights(it.camel, grid, 100_000, seed=1))
     assert result.rel_std == pytest.approx(0.65, abs=0.05)  # ideal product of 1-D densities
     assert abs(result.value - it.camel_integral(2)) < 4 * result.error
+
+
+def test_vegas_stratified_covers_the_camel_integral() -> None:
+    result = it.vegas_stratified(it.camel, 2, n_iterations=5, n_calls=5_000, n_eval=20_000)
+    assert abs(result.value - it.camel_integral(2)) < 4 * result.error
+    assert 0 < result.rel_std_equivalent < 0.65  # stratification beats the grid alone
+    assert 15_000 < result.n_calls <= 20_000
