@@ -33,7 +33,9 @@ of the maxima of replicas of the sample, as Gao, Höche, Isaacson, Krause, Schul
 and keeps growing with the sample.
 
 Baselines: flat sampling (:math:`q = 1`) and VEGAS (Lepage; the ``vegas`` package), whose
-adapted grid is a product of one-dimensional densities, sampled from as an importance map.
+adapted grid is a product of one-dimensional densities, sampled from as an importance map
+(:func:`vegas_weights`), and VEGAS with its adaptive stratified sampling
+(:func:`vegas_stratified`, vegas+), which gives an error but no weights.
 
 Integrands: :func:`camel` (two Gaussians on the diagonal, known integral) and
 :class:`GluonCrossSection`, the gg -> ggg cross section of chapter 6 over a
