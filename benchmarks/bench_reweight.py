@@ -1,0 +1,166 @@
+"""Chapter 9's numbers over seeds: classifier weights against the exact density ratio.
+
+Usage::
+
+    python benchmarks/bench_reweight.py              # seeds 0-4, writes reweight_seed_spread.json
+    python benchmarks/bench_reweight.py --seeds 0 1  # a quick look
+
+Each seed repeats the chapter's toy protocol exactly (same package calls, same sizes): three
+flows trained on the truth, on the truth without its bump and on the truth without its cut
+(``lhcbnn.data.generator_toys``); for each a discriminator of truth against generated events;
+its weights held against the exact ratio p_truth / p_flow (the flow knows its density), and the
+reweighted x1 histogram against the exact marginal of the truth. ``measure(quick)`` gives the
+figures of ``benchmarks/run.py``'s ``reweight`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lhcbnn as lb
+from lhcbnn.data import generator_toys
+
+HERE = Path(__file__).resolve().parent
+N_TRAIN, N_TEST = 20_000, 50_000
+FLOW_STEPS, DISC_STEPS = 600, 2500
+DISC_HIDDEN = (64, 64, 64)
+EDGES = np.linspace(-3.0, 3.5, 27)
+SOURCES = {
+    "good": generator_toys.truth,
+    "no_bump": generator_toys.no_bump,
+    "no_cut": generator_toys.no_cut,
+}
+
+GOALS = {
+    "reweight_log_w_error_good": "<= 0.1",
+    "reweight_log_w_error_no_bump": "<= 0.1",
+    "reweight_log_w_error_no_cut": "<= 0.1",
+    "reweight_chi2_ndf_no_bump": "<= 5 (unweighted: hundreds)",
+}
+
+
+def train_generator(name: str, seed: int, n_steps: int = FLOW_STEPS) -> lb.flows.INN:
+    """A small spline flow on N_TRAIN events of the named training set."""
+    x = SOURCES[name].sample(N_TRAIN, seed=10 + seed)
+    torch.manual_seed(seed)
+    flow = lb.flows.INN(2, n_blocks=4, hidden=(32, 32))
+    lb.flows.train_flow(flow, x, n_steps=n_steps, batch_size=512, seed=seed)
+    return flow
+
+
+def generate(flow: lb.flows.INN, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` events of the flow and their exact log density, float64."""
+    with torch.no_grad():
+        x = flow.sample(n, generator=torch.Generator().manual_seed(seed))
+        log_p = flow.log_prob(x)
+    return x.double().numpy(), log_p.double().numpy()
+
+
+def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) -> dict:
+    """Train D on truth against this flow's events; its weights against the exact ratio."""
+    x_truth = generator_toys.truth.sample(N_TRAIN, seed=100 + seed)
+    x_gen, _ = generate(flow, N_TRAIN, 300 + seed)
+    disc = lb.reweight.train_discriminator(
+        x_truth, x_gen, hidden=DISC_HIDDEN, n_steps=disc_steps, seed=seed
+    )
+    x_test, log_p_flow = generate(flow, N_TEST, 400 + seed)
+    log_w_exact = generator_toys.truth.log_pdf(x_test) - log_p_flow
+    inside = np.isfinite(log_w_exact)  # outside the truth's support p_truth = 0
+    log_w = disc.log_weights(x_test)
+    w = lb.reweight.classifier_weights(disc.proba(x_test))
+    expected = N_TEST * generator_toys.truth.bin_probabilities(EDGES)
+    reweighted = lb.reweight.weighted_histogram(x_test[:, 0], w, EDGES)
+    plain = lb.reweight.weighted_histogram(x_test[:, 0], None, EDGES)
+    return {
+        "disc": disc,
+        "x_test": x_test,
+        "log_w": log_w,
+        "log_w_exact": log_w_exact,
+        "w": w,
+        "reweighted": reweighted,
+        "plain": plain,
+        "expected": expected,
+        "log_w_error": float(np.median(np.abs(log_w - log_w_exact)[inside])),
+        "chi2_ndf": float(np.mean(((reweighted.counts - expected) / reweighted.errors) ** 2)),
+        "chi2_ndf_plain": float(
+            np.mean(((plain.counts - expected) / np.maximum(plain.errors, 1.0)) ** 2)
+        ),
+        "mean_w_outside": float(w[~inside].mean()) if (~inside).any() else float("nan"),
+        "fraction_outside": float(np.mean(~inside)),
+        "sum_w_over_n": float(w.mean()),
+    }
+
+
+NUMBERS = ("log_w_error", "chi2_ndf", "chi2_ndf_plain", "sum_w_over_n")
+
+
+def seed_numbers(seed: int, flow_steps: int = FLOW_STEPS, disc_steps: int = DISC_STEPS) -> dict:
+    """The chapter's numbers for one seed, keyed ``<generator>_<number>``."""
+    row = {}
+    for name in SOURCES:
+        result = test_generator(train_generator(name, seed, flow_steps), seed, disc_steps)
+        for key in NUMBERS:
+            row[f"{name}_{key}"] = result[key]
+        if name == "no_cut":
+            row["no_cut_mean_w_outside"] = result["mean_w_outside"]
+    return row
+
+
+def measure(quick: bool = False) -> dict[str, float]:
+    """Figures of the ``reweight`` section of ``benchmarks/run.py`` (one seed)."""
+    if quick:
+        row = seed_numbers(0, flow_steps=60, disc_steps=100)
+    else:
+        row = seed_numbers(0)
+    return {
+        "reweight_log_w_error_good": row["good_log_w_error"],
+        "reweight_log_w_error_no_bump": row["no_bump_log_w_error"],
+        "reweight_log_w_error_no_cut": row["no_cut_log_w_error"],
+        "reweight_chi2_ndf_no_bump": row["no_bump_chi2_ndf"],
+        "reweight_chi2_ndf_no_bump_unweighted": row["no_bump_chi2_ndf_plain"],
+        "reweight_mean_w_below_cut": row["no_cut_mean_w_outside"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, default=HERE / "reweight_seed_spread.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for seed in args.seeds:
+        started = time.perf_counter()
+        rows.append(seed_numbers(seed))
+        print(f"seed {seed} ({time.perf_counter() - started:.0f} s): {rows[-1]}", flush=True)
+    summary = {
+        key: {
+            "mean": statistics.fmean(row[key] for row in rows),
+            "sd": statistics.stdev(row[key] for row in rows) if len(rows) > 1 else None,
+            "values": [row[key] for row in rows],
+        }
+        for key in rows[0]
+    }
+    document = {
+        "protocol": __doc__.split("\n\n")[2],
+        "seeds": args.seeds,
+        "n_train": N_TRAIN,
+        "n_test": N_TEST,
+        "flow_steps": FLOW_STEPS,
+        "disc_steps": DISC_STEPS,
+        "summary": summary,
+    }
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
