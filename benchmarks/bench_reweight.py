@@ -72,6 +72,7 @@ def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) 
         x_truth, x_gen, hidden=DISC_HIDDEN, n_steps=disc_steps, seed=seed
     )
     x_test, log_p_flow = generate(flow, N_TEST, 400 + seed)
+    x_truth_test = generator_toys.truth.sample(N_TEST, seed=200 + seed)
     log_w_exact = generator_toys.truth.log_pdf(x_test) - log_p_flow
     inside = np.isfinite(log_w_exact)  # outside the truth's support p_truth = 0
     log_w = disc.log_weights(x_test)
@@ -79,8 +80,17 @@ def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) 
     expected = N_TEST * generator_toys.truth.bin_probabilities(EDGES)
     reweighted = lb.reweight.weighted_histogram(x_test[:, 0], w, EDGES)
     plain = lb.reweight.weighted_histogram(x_test[:, 0], None, EDGES)
+    diagram = lb.tagging.reliability(
+        np.r_[disc.proba(x_truth_test), disc.proba(x_test)],
+        np.r_[np.ones(N_TEST), np.zeros(N_TEST)],
+        n_bins=20,
+    )
+    near_bump = np.hypot(*(x_test - generator_toys.truth.bump_mean).T) < 0.25
     return {
         "disc": disc,
+        "x_truth_test": x_truth_test,
+        "diagram": diagram,
+        "near_bump": near_bump,
         "x_test": x_test,
         "log_w": log_w,
         "log_w_exact": log_w_exact,
@@ -93,13 +103,16 @@ def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) 
         "chi2_ndf_plain": float(
             np.mean(((plain.counts - expected) / np.maximum(plain.errors, 1.0)) ** 2)
         ),
+        "calibration_error": float(np.mean(np.abs(diagram.observed - diagram.predicted))),
+        "median_w_bump": float(np.median(w[near_bump])),
+        "median_w_bump_exact": float(np.median(np.exp(log_w_exact[near_bump]))),
         "mean_w_outside": float(w[~inside].mean()) if (~inside).any() else float("nan"),
         "fraction_outside": float(np.mean(~inside)),
         "sum_w_over_n": float(w.mean()),
     }
 
 
-NUMBERS = ("log_w_error", "chi2_ndf", "chi2_ndf_plain", "sum_w_over_n")
+NUMBERS = ("log_w_error", "chi2_ndf", "chi2_ndf_plain", "sum_w_over_n", "calibration_error")
 
 
 def seed_numbers(seed: int, flow_steps: int = FLOW_STEPS, disc_steps: int = DISC_STEPS) -> dict:
@@ -109,6 +122,15 @@ def seed_numbers(seed: int, flow_steps: int = FLOW_STEPS, disc_steps: int = DISC
         result = test_generator(train_generator(name, seed, flow_steps), seed, disc_steps)
         for key in NUMBERS:
             row[f"{name}_{key}"] = result[key]
+        if name == "no_bump":
+            row["no_bump_median_w_bump"] = result["median_w_bump"]
+            row["no_bump_median_w_bump_exact"] = result["median_w_bump_exact"]
+            flipped = lb.reweight.weighted_histogram(
+                result["x_test"][:, 0], 1.0 / result["w"], EDGES
+            )
+            row["no_bump_chi2_ndf_flipped"] = float(
+                np.mean(((flipped.counts - result["expected"]) / flipped.errors) ** 2)
+            )
         if name == "no_cut":
             row["no_cut_mean_w_outside"] = result["mean_w_outside"]
     return row

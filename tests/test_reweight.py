@@ -145,5 +145,10 @@ def test_generator_toys_sample_follows_the_density() -> None:
     assert abs(np.trapezoid(gt.truth.pdf_x1(fine), fine) - mass[0]) < 1e-8
     pulls = (counts - 40_000 * mass) / np.sqrt(40_000 * mass)
     assert np.all(np.abs(pulls) < 4.5)
+    counts2, _ = np.histogram(x[:, 1], edges)
+    mass2 = gt.truth.bin_probabilities(edges, coordinate=1)
+    assert mass2[0] == 0.0 and abs(mass2.sum() - 1) < 1e-3
+    pulls2 = (counts2 - 40_000 * mass2) / np.sqrt(np.maximum(40_000 * mass2, 1.0))
+    assert np.all(np.abs(pulls2) < 4.5)
     with pytest.raises(ValueError, match="bump_fraction"):
         gt.BumpWithCut(bump_fraction=1.0)

@@ -97,19 +97,27 @@ class BumpWithCut:
         bump = np.exp(-0.5 * ((x1 - self.bump_mean[0]) / s) ** 2) / (s * math.sqrt(2 * math.pi))
         return ((1 - f) * pass_broad * broad + f * pass_bump * bump) / self.normalisation
 
-    def bin_probabilities(self, edges: np.ndarray) -> np.ndarray:
-        r"""Exact probability of :math:`x_1` in each bin of ``edges`` ``(n_bins + 1,)`` ->
-        ``(n_bins,)``: differences of the marginal CDF (normal CDFs of each component)."""
+    def bin_probabilities(self, edges: np.ndarray, coordinate: int = 0) -> np.ndarray:
+        r"""Exact probability of :math:`x_1` (``coordinate=0``) or :math:`x_2` (``1``) in each
+        bin of ``edges`` ``(n_bins + 1,)`` -> ``(n_bins,)``: differences of the marginal CDF,
+        normal CDFs of each component (for :math:`x_2` cut at :math:`c` from below)."""
         edges = np.asarray(edges, dtype=np.float64)
         if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError("edges must be an increasing 1D array of at least two values")
+        if coordinate not in (0, 1):
+            raise ValueError(f"coordinate must be 0 or 1, got {coordinate!r}")
         f, s = self.bump_fraction, self.bump_width
-        pass_broad = 1.0 if self.cut is None else special.ndtr(-self.cut)
-        pass_bump = 1.0 if self.cut is None else special.ndtr((self.bump_mean[1] - self.cut) / s)
-        cdf = (
-            (1 - f) * pass_broad * special.ndtr(edges)
-            + f * pass_bump * special.ndtr((edges - self.bump_mean[0]) / s)
-        ) / self.normalisation
+        mean = self.bump_mean[coordinate]
+        if coordinate == 0:
+            pass_broad = 1.0 if self.cut is None else special.ndtr(-self.cut)
+            pass_bump = 1.0 if self.cut is None else special.ndtr((self.bump_mean[1] - self.cut) / s)
+            cdf_broad, cdf_bump = special.ndtr(edges), special.ndtr((edges - mean) / s)
+        else:
+            pass_broad = pass_bump = 1.0
+            low = edges if self.cut is None else np.maximum(edges, self.cut)
+            cdf_broad = special.ndtr(low)
+            cdf_bump = special.ndtr((low - mean) / s)
+        cdf = ((1 - f) * pass_broad * cdf_broad + f * pass_bump * cdf_bump) / self.normalisation
         return np.diff(cdf)
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
