@@ -39,6 +39,8 @@ SOURCES = {
     "no_cut": generator_toys.no_cut,
 }
 
+RUNS_IN_QUICK = True  # the quick mode (60 flow steps, 100 classifier steps) takes seconds
+
 GOALS = {
     "reweight_log_w_error_good": "<= 0.1",
     "reweight_log_w_error_no_bump": "<= 0.1",

@@ -41,9 +41,7 @@ def main() -> None:
         rows.append(
             {
                 "median_error": float(np.median(np.abs(np.log(w) - exact))),
-                "bump_error": float(
-                    np.median(np.log(w[at_bump])) - np.median(exact[at_bump])
-                ),
+                "bump_error": float(np.median(np.log(w[at_bump])) - np.median(exact[at_bump])),
                 "bump_error_unit_weights": float(-np.median(exact[at_bump])),
                 "flipped": float(np.median(np.abs(-np.log(w) - exact))),
                 "unit_weights": float(np.median(np.abs(exact))),

@@ -407,14 +407,20 @@ CHAPTER_BENCHES = {
     "jets": "bench_jets",
     "amplitudes": "bench_amplitudes",
     "tagging": "bench_tagging",
+    "reweight": "bench_reweight",
 }
-"""The figures of chapters 5-7: section name -> module with ``measure(quick)`` and ``GOALS``."""
+"""The figures of chapters 5-7 and 9: section name -> module with ``measure(quick)`` and
+``GOALS`` (and ``RUNS_IN_QUICK = True`` if its quick mode is part of a plain ``--quick`` run)."""
 
 CHAPTER_GOALS = {
     "jet_pt_resolution_bnn": lambda v: v <= 0.030,
     "amplitude_within_1pct": lambda v: v >= 0.90,
     "toy_auc_gap_to_optimum": lambda v: v <= 0.005,
     "tagging_auc_bnn": lambda v: v >= 0.95,
+    "reweight_log_w_error_good": lambda v: v <= 0.1,
+    "reweight_log_w_error_no_bump": lambda v: v <= 0.1,
+    "reweight_log_w_error_no_cut": lambda v: v <= 0.1,
+    "reweight_chi2_ndf_no_bump": lambda v: v <= 5.0,
 }
 """Goals of the chapter figures that can be judged from the figure alone."""
 
@@ -431,7 +437,7 @@ def run_chapter_figures(
 
     module = importlib.import_module(module_name)
     GOALS.update(getattr(module, "GOALS", {}))
-    if quick and not asked:
+    if quick and not asked and not getattr(module, "RUNS_IN_QUICK", False):
         results.extra[f"{name}_figures"] = f"not run in --quick; python benchmarks/{module_name}.py"
         return
     _log(f"chapter figures: {module_name}.measure(quick={quick})")
@@ -511,6 +517,7 @@ SECTION_PREFIXES = {
     "book": ("book_seconds", "chapter_seconds"),
     "grading": ("grade_seconds",),
     "flows": ("flow_",),
+    "reweight": ("reweight_",),
 }
 DETAIL_NAMES = {
     "steps": "steps",
@@ -519,6 +526,7 @@ DETAIL_NAMES = {
     "book": "book",
     "grading": "grading",
     "flows": "flows",
+    "reweight": "reweight",
 }
 
 

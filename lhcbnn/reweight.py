@@ -81,9 +81,7 @@ class Discriminator(nn.Module):
     :math:`\ell(x) = \log[D/(1-D)]`, so that :math:`\log w = \ell` directly.
     """
 
-    def __init__(
-        self, dim: int, hidden: tuple[int, ...], shift: Tensor, scale: Tensor
-    ) -> None:
+    def __init__(self, dim: int, hidden: tuple[int, ...], shift: Tensor, scale: Tensor) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = dim
@@ -158,7 +156,9 @@ def train_discriminator(
     n_steps = positive_integer(n_steps, "n_steps")
     batch_size = positive_integer(batch_size, "batch_size")
     if batch_size < 2:
-        raise ValueError(f"batch_size must be at least 2 (one event of each class), got {batch_size}")
+        raise ValueError(
+            f"batch_size must be at least 2 (one event of each class), got {batch_size}"
+        )
     lr = positive_number(lr, "lr")
     where = x_data.device if isinstance(x_data, Tensor) else None
     data = as_tensor(x_data, "x_data", dtype=torch.float32, device=where)
@@ -182,7 +182,9 @@ def train_discriminator(
         labels = torch.cat([torch.ones(half), torch.zeros(half)]).to(data.device)
         network.train()
         for _ in range(n_steps):
-            pick_data = torch.randint(data.shape[0], (half,), generator=generator, device=data.device)
+            pick_data = torch.randint(
+                data.shape[0], (half,), generator=generator, device=data.device
+            )
             pick_model = torch.randint(
                 model.shape[0], (half,), generator=generator, device=data.device
             )

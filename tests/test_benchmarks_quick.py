@@ -17,7 +17,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-ALWAYS_MEASURED = ("vblinear_step_ratio", "sigma_stoch_rel_error", "pull_std", "sigma_pred_slope")
+ALWAYS_MEASURED = (
+    "vblinear_step_ratio",
+    "sigma_stoch_rel_error",
+    "pull_std",
+    "sigma_pred_slope",
+    "reweight_log_w_error_good",
+    "reweight_log_w_error_no_bump",
+    "reweight_chi2_ndf_no_bump",
+)
 MAY_BE_NULL = (
     "peer_step_ratio_bayesian_torch",
     "peer_step_ratio_torchbnn",

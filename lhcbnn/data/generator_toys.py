@@ -110,7 +110,9 @@ class BumpWithCut:
         mean = self.bump_mean[coordinate]
         if coordinate == 0:
             pass_broad = 1.0 if self.cut is None else special.ndtr(-self.cut)
-            pass_bump = 1.0 if self.cut is None else special.ndtr((self.bump_mean[1] - self.cut) / s)
+            pass_bump = (
+                1.0 if self.cut is None else special.ndtr((self.bump_mean[1] - self.cut) / s)
+            )
             cdf_broad, cdf_bump = special.ndtr(edges), special.ndtr((edges - mean) / s)
         else:
             pass_broad = pass_bump = 1.0

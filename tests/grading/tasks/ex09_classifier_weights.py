@@ -91,7 +91,10 @@ HISTOGRAM = Task(
     mistakes=(
         Mistake(
             "the error of a sum of weights is sqrt(sum w^2), not sqrt(sum w)",
-            lambda x, w, e: (histogram_reference(x, w, e)[0], np.sqrt(histogram_reference(x, w, e)[0])),
+            lambda x, w, e: (
+                histogram_reference(x, w, e)[0],
+                np.sqrt(histogram_reference(x, w, e)[0]),
+            ),
         ),
         Mistake(
             "the error is sqrt(sum w^2): sqrt(number of events) ignores the weights",
@@ -235,7 +238,10 @@ def train_reference(x_truth, x_gen, x_eval, seed: int = 0):
 
     torch.manual_seed(seed)
     net = torch.nn.Sequential(
-        torch.nn.Linear(1, 32), torch.nn.SiLU(), torch.nn.Linear(32, 32), torch.nn.SiLU(),
+        torch.nn.Linear(1, 32),
+        torch.nn.SiLU(),
+        torch.nn.Linear(32, 32),
+        torch.nn.SiLU(),
         torch.nn.Linear(32, 1),
     )
     truth = torch.as_tensor(x_truth, dtype=torch.float32)
@@ -243,7 +249,9 @@ def train_reference(x_truth, x_gen, x_eval, seed: int = 0):
     optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
     labels = torch.cat([torch.ones(256), torch.zeros(256)])
     for _ in range(1000):
-        batch = torch.cat([truth[torch.randint(len(truth), (256,))], gen[torch.randint(len(gen), (256,))]])
+        batch = torch.cat(
+            [truth[torch.randint(len(truth), (256,))], gen[torch.randint(len(gen), (256,))]]
+        )
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net(batch)[:, 0], labels)
         optimiser.zero_grad()
         loss.backward()
