@@ -4,13 +4,17 @@ Usage::
 
     python benchmarks/bench_reweight.py              # seeds 0-4, writes reweight_seed_spread.json
     python benchmarks/bench_reweight.py --seeds 0 1  # a quick look
+    python benchmarks/bench_reweight.py --part zjets  # only the Z + jets numbers
 
 Each seed repeats the chapter's toy protocol exactly (same package calls, same sizes): three
 flows trained on the truth, on the truth without its bump and on the truth without its cut
 (``lhcbnn.data.generator_toys``); for each a discriminator of truth against generated events;
 its weights held against the exact ratio p_truth / p_flow (the flow knows its density), and the
-reweighted x1 histogram against the exact marginal of the truth. ``measure(quick)`` gives the
-figures of ``benchmarks/run.py``'s ``reweight`` section.
+reweighted x1 histogram against the exact marginal of the truth. On the Z + jets sample
+(``lhcbnn.data.zjets``; m_mumu, log pT_mumu, log pT_j1; first half for training, second half
+held out as the truth), a too-simple affine flow and a spline flow, each with its discriminator,
+and the reweighted m_mumu histogram against the held-out events. ``measure(quick)`` gives the
+figures of ``benchmarks/run.py``'s ``reweight`` section (toys only).
 """
 
 from __future__ import annotations
@@ -138,6 +142,62 @@ def seed_numbers(seed: int, flow_steps: int = FLOW_STEPS, disc_steps: int = DISC
     return row
 
 
+# ---------------------------------------------------------------- Z + jets
+Z_EDGES = np.linspace(70.0, 110.0, 41)
+Z_GENERATORS = {
+    "simple": ({"n_blocks": 2, "hidden": (16,), "coupling": "affine"}, 400),
+    "spline": ({"n_blocks": 4, "hidden": (32, 32)}, 800),
+}
+
+
+def zjets_features(sample: object = None) -> np.ndarray:
+    """(m_mumu [GeV], log pT_mumu, log pT_j1) per event, (n, 3): the dimuon system and the
+    leading jet."""
+    from lhcbnn.data import zjets
+
+    sample = zjets.load() if sample is None else sample
+    return np.stack(
+        [sample.m_mumu, np.log(zjets.pt(sample.dimuon)), np.log(zjets.pt(sample.jets[:, 0]))], 1
+    )
+
+
+def chi2_two_histograms(a: object, b: object) -> float:
+    """chi^2 per bin of two histograms with independent errors (empty bins skipped)."""
+    variance = a.errors**2 + b.errors**2
+    filled = variance > 0
+    return float(np.mean((a.counts[filled] - b.counts[filled]) ** 2 / variance[filled]))
+
+
+def zjets_numbers(seed: int, features: np.ndarray, kind: str, disc_steps: int = DISC_STEPS) -> dict:
+    """The chapter's Z + jets protocol for one seed and one generator."""
+    n = features.shape[0] // 2
+    train, test = features[:n], features[n:]
+    shift, scale = train.mean(0), train.std(0)
+    options, steps = Z_GENERATORS[kind]
+    torch.manual_seed(seed)
+    flow = lb.flows.INN(3, **options)
+    lb.flows.train_flow(flow, (train - shift) / scale, n_steps=steps, batch_size=512, seed=seed)
+    x_gen = generate(flow, n, 300 + seed)[0] * scale + shift
+    x_new = generate(flow, n, 400 + seed)[0] * scale + shift
+    disc = lb.reweight.train_discriminator(
+        train, x_gen, hidden=DISC_HIDDEN, n_steps=disc_steps, seed=seed
+    )
+    w = disc.weights(x_new)
+    truth = lb.reweight.weighted_histogram(test[:, 0], None, Z_EDGES)
+    peak = np.abs(x_new[:, 0] - 91.19) < 2.0
+    shoulder = (x_new[:, 0] > 75.0) & (x_new[:, 0] < 80.0)
+    return {
+        f"z_{kind}_chi2_ndf": chi2_two_histograms(
+            lb.reweight.weighted_histogram(x_new[:, 0], w, Z_EDGES), truth
+        ),
+        f"z_{kind}_chi2_ndf_plain": chi2_two_histograms(
+            lb.reweight.weighted_histogram(x_new[:, 0], None, Z_EDGES), truth
+        ),
+        f"z_{kind}_median_w_peak": float(np.median(w[peak])),
+        f"z_{kind}_median_w_shoulder": float(np.median(w[shoulder])),
+    }
+
+
 def measure(quick: bool = False) -> dict[str, float]:
     """Figures of the ``reweight`` section of ``benchmarks/run.py`` (one seed)."""
     if quick:
@@ -158,12 +218,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--out", type=Path, default=HERE / "reweight_seed_spread.json")
+    parser.add_argument(
+        "--part",
+        choices=("toy", "zjets", "all"),
+        default="all",
+        help="which protocol; the other part's numbers in --out are kept",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
+    features = zjets_features() if args.part in ("zjets", "all") else None
     for seed in args.seeds:
         started = time.perf_counter()
-        rows.append(seed_numbers(seed))
+        row = seed_numbers(seed) if args.part in ("toy", "all") else {}
+        if features is not None:
+            for kind in Z_GENERATORS:
+                row.update(zjets_numbers(seed, features, kind))
+        rows.append(row)
         print(f"seed {seed} ({time.perf_counter() - started:.0f} s): {rows[-1]}", flush=True)
     summary = {
         key: {
@@ -173,6 +244,9 @@ def main() -> None:
         }
         for key in rows[0]
     }
+    if args.out.exists() and args.part != "all":
+        previous = json.loads(args.out.read_text())["summary"]
+        summary = {**{k: v for k, v in previous.items() if k not in summary}, **summary}
     document = {
         "protocol": __doc__.split("\n\n")[2],
         "seeds": args.seeds,
