@@ -43,7 +43,7 @@ SOURCES = {
     "no_cut": generator_toys.no_cut,
 }
 
-RUNS_IN_QUICK = True  # the quick mode (60 flow steps, 100 classifier steps) takes seconds
+RUNS_IN_QUICK = True  # the quick mode (60 flow and 100 classifier steps, 4,000 events): seconds
 
 GOALS = {
     "reweight_log_w_error_good": "<= 0.1",
@@ -53,9 +53,11 @@ GOALS = {
 }
 
 
-def train_generator(name: str, seed: int, n_steps: int = FLOW_STEPS) -> lb.flows.INN:
-    """A small spline flow on N_TRAIN events of the named training set."""
-    x = SOURCES[name].sample(N_TRAIN, seed=10 + seed)
+def train_generator(
+    name: str, seed: int, n_steps: int = FLOW_STEPS, n_train: int = N_TRAIN
+) -> lb.flows.INN:
+    """A small spline flow on ``n_train`` events of the named training set."""
+    x = SOURCES[name].sample(n_train, seed=10 + seed)
     torch.manual_seed(seed)
     flow = lb.flows.INN(2, n_blocks=4, hidden=(32, 32))
     lb.flows.train_flow(flow, x, n_steps=n_steps, batch_size=512, seed=seed)
@@ -70,25 +72,31 @@ def generate(flow: lb.flows.INN, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return x.double().numpy(), log_p.double().numpy()
 
 
-def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) -> dict:
+def test_generator(
+    flow: lb.flows.INN,
+    seed: int,
+    disc_steps: int = DISC_STEPS,
+    n_train: int = N_TRAIN,
+    n_test: int = N_TEST,
+) -> dict:
     """Train D on truth against this flow's events; its weights against the exact ratio."""
-    x_truth = generator_toys.truth.sample(N_TRAIN, seed=100 + seed)
-    x_gen, _ = generate(flow, N_TRAIN, 300 + seed)
+    x_truth = generator_toys.truth.sample(n_train, seed=100 + seed)
+    x_gen, _ = generate(flow, n_train, 300 + seed)
     disc = lb.reweight.train_discriminator(
         x_truth, x_gen, hidden=DISC_HIDDEN, n_steps=disc_steps, seed=seed
     )
-    x_test, log_p_flow = generate(flow, N_TEST, 400 + seed)
-    x_truth_test = generator_toys.truth.sample(N_TEST, seed=200 + seed)
+    x_test, log_p_flow = generate(flow, n_test, 400 + seed)
+    x_truth_test = generator_toys.truth.sample(n_test, seed=200 + seed)
     log_w_exact = generator_toys.truth.log_pdf(x_test) - log_p_flow
     inside = np.isfinite(log_w_exact)  # outside the truth's support p_truth = 0
     log_w = disc.log_weights(x_test)
     w = lb.reweight.classifier_weights(disc.proba(x_test))
-    expected = N_TEST * generator_toys.truth.bin_probabilities(EDGES)
+    expected = n_test * generator_toys.truth.bin_probabilities(EDGES)
     reweighted = lb.reweight.weighted_histogram(x_test[:, 0], w, EDGES)
     plain = lb.reweight.weighted_histogram(x_test[:, 0], None, EDGES)
     diagram = lb.tagging.reliability(
         np.r_[disc.proba(x_truth_test), disc.proba(x_test)],
-        np.r_[np.ones(N_TEST), np.zeros(N_TEST)],
+        np.r_[np.ones(n_test), np.zeros(n_test)],
         n_bins=20,
     )
     near_bump = np.hypot(*(x_test - generator_toys.truth.bump_mean).T) < 0.25
@@ -121,11 +129,18 @@ def test_generator(flow: lb.flows.INN, seed: int, disc_steps: int = DISC_STEPS) 
 NUMBERS = ("log_w_error", "chi2_ndf", "chi2_ndf_plain", "sum_w_over_n", "calibration_error")
 
 
-def seed_numbers(seed: int, flow_steps: int = FLOW_STEPS, disc_steps: int = DISC_STEPS) -> dict:
+def seed_numbers(
+    seed: int,
+    flow_steps: int = FLOW_STEPS,
+    disc_steps: int = DISC_STEPS,
+    n_train: int = N_TRAIN,
+    n_test: int = N_TEST,
+) -> dict:
     """The chapter's numbers for one seed, keyed ``<generator>_<number>``."""
     row = {}
     for name in SOURCES:
-        result = test_generator(train_generator(name, seed, flow_steps), seed, disc_steps)
+        flow = train_generator(name, seed, flow_steps, n_train)
+        result = test_generator(flow, seed, disc_steps, n_train, n_test)
         for key in NUMBERS:
             row[f"{name}_{key}"] = result[key]
         if name == "no_bump":
@@ -199,11 +214,17 @@ def zjets_numbers(seed: int, features: np.ndarray, kind: str, disc_steps: int = 
 
 
 def measure(quick: bool = False) -> dict[str, float]:
-    """Figures of the ``reweight`` section of ``benchmarks/run.py`` (one seed)."""
-    if quick:
-        row = seed_numbers(0, flow_steps=60, disc_steps=100)
-    else:
-        row = seed_numbers(0)
+    """Figures of the ``reweight`` section of ``benchmarks/run.py`` (one seed, one torch thread:
+    these are quality figures, and small networks on a shared machine run fastest on one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if quick:
+            row = seed_numbers(0, flow_steps=60, disc_steps=100, n_train=4000, n_test=10_000)
+        else:
+            row = seed_numbers(0)
+    finally:
+        torch.set_num_threads(threads)
     return {
         "reweight_log_w_error_good": row["good_log_w_error"],
         "reweight_log_w_error_no_bump": row["no_bump_log_w_error"],

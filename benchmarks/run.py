@@ -479,6 +479,7 @@ def table(results: Results, quick: bool = False) -> str:
     ordered += [key for key in GOALS if key.startswith("flow_seconds") and key in results.extra]
     if "vblinear_step_ratio_1_thread" in results.extra:
         ordered.insert(1, "vblinear_step_ratio_1_thread")
+    ordered += [key for key in results.values if key not in ordered]  # the chapters' figures
     for key in ordered:
         value = results.extra.get(key) if key not in results.values else results.values[key]
         met = goal_met(key, value)
