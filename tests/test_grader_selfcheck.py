@@ -481,6 +481,74 @@ WRONG_ANSWERS = {
             "the flow has not learned the camel",
         ),
     ],
+    "ex09_classifier_weights": [
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                clipped = d.clamp(eps, 1 - eps)
+                return (1 - clipped) / clipped
+        """,
+            "(1-D)/D is the inverse ratio",
+        ),
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                return d / (1 - d)
+        """,
+            "NaN or infinity",
+        ),
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                clipped = d.clamp(max=1 - eps)
+                return clipped / (1 - clipped)
+        """,
+            "clip D on both sides",
+        ),
+        (
+            "reweighted_histogram",
+            """
+            def reweighted_histogram(x, w, edges):
+                counts, _ = np.histogram(x.numpy(), bins=edges.numpy(), weights=w.numpy())
+                return torch.as_tensor(counts), torch.as_tensor(np.sqrt(counts))
+        """,
+            "not sqrt(sum w)",
+        ),
+        (
+            "reweighted_histogram",
+            """
+            def reweighted_histogram(x, w, edges):
+                counts, _ = np.histogram(x.numpy(), bins=edges.numpy(), weights=w.numpy())
+                n, _ = np.histogram(x.numpy(), bins=edges.numpy())
+                return torch.as_tensor(counts), torch.as_tensor(np.sqrt(n.astype(float)))
+        """,
+            "ignores the weights",
+        ),
+        (
+            "effective_events",
+            """
+            def effective_events(w):
+                return (w**2).sum() / w.sum() ** 2
+        """,
+            "not its inverse",
+        ),
+        (
+            "train_weights",
+            """
+            def train_weights(x_truth, x_gen, x_eval):
+                # density ratio from histograms, with the convention flipped
+                edges = np.linspace(-4, 5, 46)
+                h_truth, _ = np.histogram(x_truth.numpy()[:, 0], edges)
+                h_gen, _ = np.histogram(x_gen.numpy()[:, 0], edges)
+                index = np.clip(np.digitize(x_eval.numpy()[:, 0], edges) - 1, 0, 44)
+                return torch.as_tensor((h_gen[index] + 1.0) / (h_truth[index] + 1.0))
+        """,
+            "not (1-D)/D",
+        ),
+    ],
 }
 
 # right answers written differently: must still score full marks
