@@ -44,6 +44,14 @@ __all__ = [
     "reweighted_histogram",
     "theory_band",
     "generate_at",
+    "TheoryGenerator",
+    "train_theory_generator",
+    "chi2_per_bin",
+    "PT_BINS",
+    "PT_MUMU_BINS",
+    "truth_histograms",
+    "weighted_mean",
+    "compare_to_truth",
 ]
 
 PT_REFERENCE = 15.0  # GeV
@@ -125,14 +133,19 @@ def augment(
     a_range: tuple[float, float] = A_RANGE,
     seed: int = 0,
     normalise: bool = True,
+    sampling: str = "uniform",
 ) -> AugmentedSet:
     r"""The augmented training set: each event with ``n_copies`` values of ``a``.
 
-    The values are drawn uniformly in ``a_range`` (a flat prior on the nuisance), independently
-    for each copy, from ``numpy.random.default_rng(seed)``. With ``normalise=True`` the weight of
-    a copy is :math:`w(p_T; a) / \langle w(a) \rangle` (:func:`weight_normalisation` over the
-    given events), so every value of ``a`` carries the same total weight in the loss; the
-    minimum of the weighted likelihood is the same either way, :math:`p(x\mid a) \propto w\,p(x)`.
+    The values are drawn independently for each copy from ``numpy.random.default_rng(seed)``:
+    uniformly in ``a_range`` (``sampling="uniform"``, a flat prior on the nuisance) or
+    uniformly in :math:`\log(1 + a)` (``"log"``, more values at small ``a``, where the family
+    changes fastest). The training distribution of ``a`` does not change the target
+    :math:`p(x\mid a)`, only where the network sees most examples. With ``normalise=True``
+    the weight of a copy is :math:`w(p_T; a) / \langle w(a) \rangle`
+    (:func:`weight_normalisation` over the given events), so every value of ``a`` carries the
+    same total weight in the loss; the minimum of the weighted likelihood is the same either
+    way, :math:`p(x\mid a) \propto w\,p(x)`.
 
     Args:
         x: (n, dim) features of the events.
@@ -151,8 +164,13 @@ def augment(
     low, high = (float(v) for v in a_range)
     if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
         raise ValueError(f"a_range must be (low, high) with 0 <= low < high, got {a_range!r}")
+    if sampling not in ("uniform", "log"):
+        raise ValueError(f"sampling must be 'uniform' or 'log', got {sampling!r}")
     rng = np.random.default_rng(seed)
-    a = rng.uniform(low, high, size=features.shape[0] * n_copies)
+    if sampling == "uniform":
+        a = rng.uniform(low, high, size=features.shape[0] * n_copies)
+    else:
+        a = np.expm1(rng.uniform(np.log1p(low), np.log1p(high), size=features.shape[0] * n_copies))
     pt_all = np.tile(pt, n_copies)
     weight = theory_weights(pt_all, a)
     if normalise:
@@ -161,12 +179,15 @@ def augment(
 
 
 def condition(a: object, device: torch.device | None = None) -> torch.Tensor:
-    """The network input for ``a``: ``a / 30`` as a float32 ``(n, 1)`` column (``(1,)`` for a
-    scalar), so the condition is of order one over the trained range."""
+    r"""The network input for ``a``: :math:`\log(1 + a)/\log 31` as a float32 ``(n, 1)``
+    column (``(1,)`` for a scalar), in [0, 1] over the trained range. The logarithm spreads
+    small ``a``, where the normalised family changes fastest (the tail weight
+    :math:`(1 + a q)/(1 + a\langle q\rangle)` saturates once :math:`a\langle q\rangle \gg 1`)."""
     values = _finite_array(a, "a")
     if np.any(values < 0):
         raise ValueError(f"a must be >= 0, got min {values.min():g}")
-    tensor = torch.as_tensor(values / A_RANGE[1], dtype=torch.float32, device=device)
+    scaled = np.log1p(values) / math.log1p(A_RANGE[1])
+    tensor = torch.as_tensor(scaled, dtype=torch.float32, device=device)
     return tensor.reshape(1) if tensor.ndim == 0 else tensor.reshape(-1, 1)
 
 
@@ -318,3 +339,155 @@ def generate_at(
     generator = torch.Generator().manual_seed(seed)
     features = flow.sample(n, generator=generator, condition=condition(float(a), device))
     return feature_map.to_observables(features.detach().cpu().numpy())
+
+
+# ----------------------------------------------------------------------------- the generator
+@dataclass
+class TheoryGenerator:
+    """A flow conditioned on ``a`` with the feature map it was trained on.
+
+    Attributes:
+        flow: :class:`lhcbnn.flows.INN` with ``n_condition=1`` on standardised features.
+        feature_map: observables <-> features.
+        history: the :class:`lhcbnn.flows.FlowHistory` of its training.
+    """
+
+    flow: nn.Module
+    feature_map: FeatureMap
+    history: object
+
+    def generate(self, a: float, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` events ``(n, 3)`` (pT,j1, eta,j1, pT,mumu) of the member ``a``."""
+        return generate_at(self.flow, self.feature_map, a, n, seed)
+
+    def histograms(
+        self, a_values: object, n: int, bins: object, column: int = 0, seed: int = 0
+    ) -> np.ndarray:
+        """Normalised histograms ``(n_a, n_bins)`` of one observable, ``n`` events per value
+        of ``a`` (seeds ``seed``, ``seed + 1``, ...)."""
+        values = np.atleast_1d(_finite_array(a_values, "a_values"))
+        return np.stack(
+            [
+                reweighted_histogram(self.generate(float(a), n, seed + k)[:, column], None, bins)[0]
+                for k, a in enumerate(values)
+            ]
+        )
+
+
+def train_theory_generator(
+    observables: object,
+    *,
+    n_copies: int = 2,
+    n_steps: int = 2000,
+    batch_size: int = 1024,
+    lr: float = 2e-3,
+    n_blocks: int = 6,
+    hidden: tuple[int, ...] = (64, 64),
+    coupling: str = "affine",
+    sampling: str = "uniform",
+    bayesian: bool = False,
+    seed: int = 0,
+) -> TheoryGenerator:
+    r"""Train a generator of the theory family on Z + jets observables ``(n, 3)``.
+
+    Each event gets ``n_copies`` values of ``a`` uniform in [0, 30] (:func:`augment`), the
+    normalised weights :math:`w(p_{T,j_1}; a)/\langle w(a)\rangle` and the condition
+    ``a / 30``; the flow (:class:`lhcbnn.flows.INN`, ``n_condition=1``, spline couplings on the
+    standardised features of :class:`FeatureMap`) minimises the weighted negative
+    log-likelihood :math:`-\sum_i w_i \log p(x_i \mid a_i) / \sum_i w_i`
+    (:func:`lhcbnn.flows.train_flow`). ``seed`` seeds the values of ``a``, the initial
+    network and the batches.
+    """
+    from lhcbnn.flows import INN, train_flow
+
+    obs = _finite_array(observables, "observables")
+    feature_map = FeatureMap.fit(obs)
+    data = augment(
+        feature_map.to_features(obs), obs[:, 0], n_copies=n_copies, seed=seed, sampling=sampling
+    )
+    torch.manual_seed(seed)
+    flow = INN(
+        3, n_blocks=n_blocks, hidden=hidden, bayesian=bayesian, coupling=coupling, n_condition=1
+    )
+    history = train_flow(
+        flow,
+        torch.as_tensor(data.x),
+        condition=condition(data.a),
+        weights=torch.as_tensor(data.weight, dtype=torch.float32),
+        n_steps=n_steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+    )
+    return TheoryGenerator(flow, feature_map, history)
+
+
+def chi2_per_bin(
+    h: np.ndarray, sigma: np.ndarray, h_truth: np.ndarray, sigma_truth: np.ndarray
+) -> float:
+    r""":math:`\chi^2/n_\mathrm{bins} = \frac1{n}\sum_b (h_b - t_b)^2/(\sigma_b^2 + s_b^2)`
+    of two histograms with independent statistical errors (bins with no error are skipped)."""
+    variance = np.asarray(sigma) ** 2 + np.asarray(sigma_truth) ** 2
+    used = variance > 0
+    if not np.any(used):
+        raise ValueError("no bin has a statistical error")
+    return float(np.mean((np.asarray(h)[used] - np.asarray(h_truth)[used]) ** 2 / variance[used]))
+
+
+# ----------------------------------------------------------------------------- against truth
+PT_BINS = np.array([20.0, 25.0, 30.0, 40.0, 50.0, 65.0, 80.0, 100.0, 130.0, 170.0, 250.0])
+"""Leading-jet pT bins (GeV) of chapter 10: narrow at the threshold, wide in the tail."""
+PT_MUMU_BINS = np.array([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 65.0, 80.0, 100.0, 130.0, 250.0])
+"""Dimuon pT bins (GeV) of chapter 10."""
+
+
+def truth_histograms(
+    observables: object, a_values: object, bins: object, column: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exactly reweighted truth: normalised histograms ``(n_a, n_bins)`` of one observable
+    of events ``(n, 3)`` weighted by :math:`w(p_{T,j_1}; a)`, and their statistical errors."""
+    obs = _finite_array(observables, "observables")
+    values = np.atleast_1d(_finite_array(a_values, "a_values"))
+    pairs = [
+        reweighted_histogram(obs[:, column], theory_weights(obs[:, 0], a), bins) for a in values
+    ]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+def weighted_mean(values: object, weights: object) -> tuple[float, float]:
+    r"""Weighted mean :math:`\bar x = \sum w x / \sum w` and its error
+    :math:`\sqrt{\sum w^2 (x - \bar x)^2} / \sum w`."""
+    x = _finite_array(values, "values").reshape(-1)
+    w = _finite_array(weights, "weights").reshape(-1)
+    mean = float((w * x).sum() / w.sum())
+    return mean, float(np.sqrt((w**2 * (x - mean) ** 2).sum()) / w.sum())
+
+
+def compare_to_truth(
+    generator: TheoryGenerator,
+    observables: object,
+    a_values: tuple[float, ...] = (0.0, 10.0, 30.0),
+    n_generated: int = 50_000,
+    seed: int = 1000,
+) -> dict[str, dict[str, float]]:
+    r"""Generated members against the reweighted truth of held-out ``observables`` ``(n, 3)``.
+
+    For each ``a``: ``chi2_pt`` and ``chi2_pt_mumu``, :func:`chi2_per_bin` of the generated
+    (``n_generated`` events, Poisson errors) and true histograms in :data:`PT_BINS` and
+    :data:`PT_MUMU_BINS`; ``mean_pt`` the generated mean pT,j1 over the true one minus one,
+    and ``mean_pt_error`` the statistical error of that ratio from the truth events.
+    """
+    obs = _finite_array(observables, "observables")
+    result: dict[str, dict[str, float]] = {}
+    for k, a in enumerate(a_values):
+        events = generator.generate(float(a), n_generated, seed + k)
+        entry: dict[str, float] = {}
+        for name, column, bins in (("chi2_pt", 0, PT_BINS), ("chi2_pt_mumu", 2, PT_MUMU_BINS)):
+            h, s = reweighted_histogram(events[:, column], None, bins)
+            t, st = truth_histograms(obs, [a], bins, column)
+            entry[name] = chi2_per_bin(h, s, t[0], st[0])
+        true_mean, true_error = weighted_mean(obs[:, 0], theory_weights(obs[:, 0], a))
+        entry["mean_pt"] = float(events[:, 0].mean() / true_mean - 1)
+        entry["mean_pt_error"] = true_error / true_mean
+        result[f"{a:g}"] = entry
+    return result

@@ -60,6 +60,10 @@ def test_augment_pairs_events_with_uniform_a_and_normalised_weights():
     np.testing.assert_allclose(raw.weight, aug.theory_weights(raw.pt_j1, raw.a))
     np.testing.assert_array_equal(raw.a, data.a)  # same seed, same values of a
     assert not np.array_equal(aug.augment(x, pt, seed=4).a, aug.augment(x, pt, seed=5).a)
+    # log sampling: log(1 + a) uniform on [0, log 31]
+    log_a = np.log1p(aug.augment(x, pt, n_copies=5, seed=3, sampling="log").a)
+    assert log_a.min() >= 0 and log_a.max() <= math.log(31)
+    assert abs(log_a.mean() - math.log(31) / 2) < 5 * math.log(31) / math.sqrt(12 * 20_000)
 
 
 def test_augment_rejects_bad_input():
@@ -68,6 +72,8 @@ def test_augment_rejects_bad_input():
         aug.augment(x, pt, a_range=(5.0, 1.0))
     with pytest.raises(ValueError, match="a_range"):
         aug.augment(x, pt, a_range=(-1.0, 1.0))
+    with pytest.raises(ValueError, match="sampling"):
+        aug.augment(x, pt, sampling="normal")
     with pytest.raises(ValueError, match="n_copies"):
         aug.augment(x, pt, n_copies=0)
     with pytest.raises(ValueError, match=r"\(n, dim\)"):
@@ -77,7 +83,7 @@ def test_augment_rejects_bad_input():
 def test_condition_is_a_scaled_column():
     c = aug.condition(np.array([0.0, 15.0, 30.0]))
     assert c.shape == (3, 1)
-    np.testing.assert_allclose(c[:, 0].numpy(), [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(c[:, 0].numpy(), [0.0, math.log(16) / math.log(31), 1.0], rtol=1e-6)
     assert aug.condition(30.0).shape == (1,)
     with pytest.raises(ValueError, match="a must be"):
         aug.condition(-1.0)

@@ -267,12 +267,12 @@ def judge_mean(args, values) -> tuple[bool, str]:
 
 
 def _mean_unweighted(pt, a):
-    return np.array(pt.mean()), np.array(pt.std() / math.sqrt(pt.size))
+    return np.array(pt.mean()), np.array(pt.std(ddof=1) / math.sqrt(pt.size))
 
 
-def _mean_unweighted_error(pt, a):
+def _mean_unweighted_error(pt, a):  # torch's std has 1/(N-1), as the student's would
     mean, _ = mean_reference(pt, a)
-    return mean, np.array(pt.std() / math.sqrt(pt.size))
+    return mean, np.array(pt.std(ddof=1) / math.sqrt(pt.size))
 
 
 def _mean_sumw2_error(pt, a):
