@@ -1,8 +1,8 @@
 r"""Theory uncertainties by conditioning: augmented training data and the band (chapter 10).
 
 A theory uncertainty is a family of truths labelled by a nuisance parameter :math:`a`. Here the
-family is the leading-jet reweighting of Bellagente, Haussmann, Luchmann and Plehn
-(arXiv:2104.04543, section 5),
+family is a leading-jet reweighting of Z + jets events, as in the Bayesian generator of
+Butter et al. (arXiv:2110.13632) trained conditionally on such a nuisance,
 
 .. math::
     w(p_{T,j_1}; a) = 1 + a\left(\frac{p_{T,j_1} - 15\ \mathrm{GeV}}{100\ \mathrm{GeV}}\right)^2,
