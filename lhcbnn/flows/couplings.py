@@ -19,6 +19,12 @@ the inverse needs only the inverse of :math:`g`, never of the network (chapter 8
 
 The last layer of every coupling network starts at zero, so every block starts as the
 identity map; with ``bayesian=True`` the networks are built from :class:`~lhcbnn.VBLinear`.
+
+A conditional block (``n_condition > 0``) feeds a condition :math:`c` to the network
+beside :math:`x_c`, :math:`\theta(x_c, c)`: the map stays invertible in :math:`x` for every
+:math:`c`, and the flow models :math:`p(x\mid c)` (the cINN of Ardizzone et al.,
+arXiv:1907.02392; chapters 10 and 11). With a condition the conditioning part may be
+empty, so a one-dimensional conditional flow is possible.
 """
 
 from __future__ import annotations
@@ -78,6 +84,8 @@ class Coupling(nn.Module):
         n_params: parameters per transformed coordinate the network must give.
         hidden: hidden layer sizes of the network.
         bayesian, prior_sigma: see :func:`coupling_network`.
+        n_condition: size of the condition fed to the network (0: unconditional). With a
+            condition, ``conditioning`` may be empty.
     """
 
     def __init__(
@@ -89,44 +97,61 @@ class Coupling(nn.Module):
         *,
         bayesian: bool = False,
         prior_sigma: float = 1.0,
+        n_condition: int = 0,
     ) -> None:
         super().__init__()
-        if not conditioning or not transformed:
+        if isinstance(n_condition, bool) or not isinstance(n_condition, int) or n_condition < 0:
+            raise ValueError(f"n_condition must be an integer >= 0, got {n_condition!r}")
+        if not transformed or (not conditioning and n_condition == 0):
             raise ValueError(
-                "a coupling needs at least one conditioning and one transformed coordinate"
+                "a coupling needs at least one transformed coordinate and something to "
+                "condition on (a conditioning coordinate or an external condition)"
             )
         self.register_buffer("conditioning", torch.tensor(conditioning, dtype=torch.long))
         self.register_buffer("transformed", torch.tensor(transformed, dtype=torch.long))
         self.n_params = n_params
+        self.n_condition = n_condition
         self.network = coupling_network(
-            len(conditioning),
+            len(conditioning) + n_condition,
             len(transformed) * n_params,
             hidden,
             bayesian=bayesian,
             prior_sigma=prior_sigma,
         )
 
-    def _parameters_for(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(x_t (batch, n_t), params (batch, n_t, n_params))`` for inputs ``(batch, dim)``."""
-        params = self.network(x[:, self.conditioning])
+    def _parameters_for(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(x_t (batch, n_t), params (batch, n_t, n_params))`` for inputs ``(batch, dim)``
+        and, for a conditional block, the condition ``(batch, n_condition)``."""
+        inputs = x[:, self.conditioning]
+        if self.n_condition:
+            if condition is None or condition.shape != (x.shape[0], self.n_condition):
+                shape = None if condition is None else tuple(condition.shape)
+                raise ValueError(
+                    f"this coupling needs a condition of shape ({x.shape[0]}, "
+                    f"{self.n_condition}), got {shape}"
+                )
+            inputs = torch.cat([inputs, condition], dim=1)
+        elif condition is not None:
+            raise ValueError("this coupling is unconditional but was given a condition")
+        params = self.network(inputs)
         return x[:, self.transformed], params.reshape(x.shape[0], -1, self.n_params)
 
     def _elementwise(self, x_t: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def _couple(self, x: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        x_t, params = self._parameters_for(x)
+    def _couple(self, x: Tensor, inverse: bool, condition: Tensor | None) -> tuple[Tensor, Tensor]:
+        x_t, params = self._parameters_for(x, condition)
         y_t, log_det = self._elementwise(x_t, params, inverse)
         y = x.index_copy(1, self.transformed, y_t)
         return y, log_det.sum(dim=1)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(y, log|det dy/dx|)``: shapes ``(batch, dim)`` and ``(batch,)``."""
-        return self._couple(x, inverse=False)
+        return self._couple(x, False, condition)
 
-    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+    def inverse(self, y: Tensor, condition: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(x, log|det dx/dy|)``: shapes ``(batch, dim)`` and ``(batch,)``."""
-        return self._couple(y, inverse=True)
+        return self._couple(y, True, condition)
 
 
 class AffineCoupling(Coupling):
@@ -147,9 +172,16 @@ class AffineCoupling(Coupling):
         clamp: float = 2.0,
         bayesian: bool = False,
         prior_sigma: float = 1.0,
+        n_condition: int = 0,
     ) -> None:
         super().__init__(
-            conditioning, transformed, 2, hidden, bayesian=bayesian, prior_sigma=prior_sigma
+            conditioning,
+            transformed,
+            2,
+            hidden,
+            bayesian=bayesian,
+            prior_sigma=prior_sigma,
+            n_condition=n_condition,
         )
         if not clamp > 0:
             raise ValueError(f"clamp must be positive, got {clamp}")
@@ -185,6 +217,7 @@ class SplineCoupling(Coupling):
         tails: bool = True,
         bayesian: bool = False,
         prior_sigma: float = 1.0,
+        n_condition: int = 0,
     ) -> None:
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
             raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
@@ -198,6 +231,7 @@ class SplineCoupling(Coupling):
             hidden,
             bayesian=bayesian,
             prior_sigma=prior_sigma,
+            n_condition=n_condition,
         )
         self.n_bins = n_bins
         self.low = float(low)

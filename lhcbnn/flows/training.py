@@ -9,6 +9,16 @@ Every step minimises, on a mini-batch :math:`B` of the training data,
 the negative ELBO per event (the KL term is zero for a flow without Bayesian layers), with
 Adam, a cosine learning-rate decay over the given number of steps and gradient-norm
 clipping (arXiv:2104.04543 trains its Bayesian INN on this loss).
+
+A conditional flow learns :math:`p_\theta(x\mid c)` on pairs :math:`(x_i, c_i)`. With event
+weights :math:`w_i \ge 0` the likelihood term becomes the weighted NLL
+
+.. math::
+    -\frac{1}{|B|\,\bar w}\sum_{i\in B} w_i \log p_\theta(x_i\mid c_i),
+    \qquad \bar w = \frac{1}{N}\sum_{i=1}^N w_i,
+
+whose expectation over batches is :math:`-\sum_i w_i\log p_\theta(x_i\mid c_i)/\sum_i w_i`:
+the maximum-likelihood fit to the reweighted sample (the augmented training of chapter 10).
 """
 
 from __future__ import annotations
@@ -55,16 +65,60 @@ def _data(flow: nn.Module, x: object, name: str) -> Tensor:
     return tensor
 
 
-def validation_nll(flow: nn.Module, x: Tensor, batch_size: int = 65536) -> float:
-    """Mean NLL per event of ``x`` ``(n, dim)`` with the posterior means, no gradients."""
+def _condition(flow: nn.Module, condition: object, n: int, name: str) -> Tensor | None:
+    """``condition`` as ``(n, n_condition)`` (checked by the flow), or None."""
+    if condition is None and not getattr(flow, "n_condition", 0):
+        return None
+    try:
+        return flow._condition(condition, n)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from error
+
+
+def _weights(flow: nn.Module, weights: object, n: int, name: str) -> Tensor | None:
+    """Event weights ``(n,)``: finite, >= 0, not all zero; or None."""
+    if weights is None:
+        return None
+    reference = next(flow.parameters())
+    w = torch.as_tensor(weights).to(device=reference.device, dtype=reference.dtype)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(w.shape)}")
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be >= 0; found negative weights")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} are all zero")
+    return w
+
+
+def validation_nll(
+    flow: nn.Module,
+    x: Tensor,
+    batch_size: int = 65536,
+    *,
+    condition: object = None,
+    weights: object = None,
+) -> float:
+    r"""Mean NLL per event of ``x`` ``(n, dim)`` with the posterior means, no gradients.
+
+    ``condition`` ``(n, n_condition)`` for a conditional flow; with ``weights`` ``(n,)`` the
+    weighted mean :math:`-\sum_i w_i \log p(x_i\mid c_i) / \sum_i w_i`.
+    """
+    x = _data(flow, x, "x")
+    n = x.shape[0]
+    c = _condition(flow, condition, n, "condition")
+    w = _weights(flow, weights, n, "weights")
     was_training = flow.training
     flow.eval()
     total = 0.0
     with torch.no_grad(), map_mode(flow):
-        for first in range(0, x.shape[0], batch_size):
-            total += float(-flow.log_prob(x[first : first + batch_size]).sum())
+        for first in range(0, n, batch_size):
+            rows = slice(first, first + batch_size)
+            log_p = flow.log_prob(x[rows], None if c is None else c[rows])
+            total += float(-(log_p if w is None else w[rows] * log_p).sum())
     flow.train(was_training)
-    return total / x.shape[0]
+    return total / (n if w is None else float(w.sum()))
 
 
 def train_flow(
@@ -80,6 +134,10 @@ def train_flow(
     lr_schedule: str = "cosine",
     x_val: object | None = None,
     record_every: int = 100,
+    condition: object = None,
+    weights: object = None,
+    condition_val: object = None,
+    weights_val: object = None,
 ) -> FlowHistory:
     r"""Train ``flow`` (an :class:`~lhcbnn.flows.INN`) on events ``x`` for ``n_steps`` steps.
 
@@ -96,6 +154,11 @@ def train_flow(
         lr_schedule: ``"cosine"`` (decay to zero over ``n_steps``) or ``"constant"``.
         x_val: optional held-out events, scored at every record.
         record_every: steps between records of the history.
+        condition: ``(n, n_condition)``, the condition of each event for a conditional flow
+            (:math:`p(x\mid c)`, chapters 10 and 11).
+        weights: ``(n,)`` event weights (finite, >= 0): the weighted NLL of the module
+            docstring; the history's ``nll`` is then the weighted one.
+        condition_val, weights_val: the same for ``x_val``.
 
     Returns:
         :class:`FlowHistory`; the flow is left in evaluation mode.
@@ -115,8 +178,14 @@ def train_flow(
     if lr_schedule not in ("cosine", "constant"):
         raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
     data = _data(flow, x, "x")
-    validation = _data(flow, x_val, "x_val") if x_val is not None else None
     n_events = data.shape[0]
+    condition_data = _condition(flow, condition, n_events, "condition")
+    weight_data = _weights(flow, weights, n_events, "weights")
+    mean_weight = None if weight_data is None else weight_data.mean()
+    validation = _data(flow, x_val, "x_val") if x_val is not None else None
+    if validation is not None:
+        _condition(flow, condition_val, validation.shape[0], "condition_val")
+        _weights(flow, weights_val, validation.shape[0], "weights_val")
     if n_train is None:
         n_train = n_events
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
@@ -142,9 +211,15 @@ def train_flow(
             if position + batch_size > n_events:
                 order = torch.randperm(n_events, generator=generator).to(data.device)
                 position = 0
-            batch = data[order[position : position + batch_size]]
+            rows = order[position : position + batch_size]
             position += batch_size
-            nll = -flow.log_prob(batch).mean()
+            log_p = flow.log_prob(
+                data[rows], None if condition_data is None else condition_data[rows]
+            )
+            if weight_data is None:
+                nll = -log_p.mean()
+            else:
+                nll = -(weight_data[rows] * log_p).mean() / mean_weight
             loss = neg_elbo(nll, kl_divergence(flow), n_train)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
@@ -167,7 +242,11 @@ def train_flow(
                 with torch.no_grad():
                     history.kl.append(float(kl_divergence(flow)))
                 if validation is not None:
-                    history.val_nll.append(validation_nll(flow, validation))
+                    history.val_nll.append(
+                        validation_nll(
+                            flow, validation, condition=condition_val, weights=weights_val
+                        )
+                    )
                     flow.train()
                 history.seconds.append(time.perf_counter() - start)
                 loss_sum = nll_sum = 0.0
