@@ -44,6 +44,7 @@ __all__ = [
     "reweighted_histogram",
     "theory_band",
     "generate_at",
+    "CHAPTER_TRAINING",
     "TheoryGenerator",
     "train_theory_generator",
     "chi2_per_bin",
@@ -342,6 +343,19 @@ def generate_at(
 
 
 # ----------------------------------------------------------------------------- the generator
+CHAPTER_TRAINING: dict[str, object] = {
+    "n_copies": 2,
+    "n_steps": 3000,
+    "batch_size": 1024,
+    "lr": 2e-3,
+    "n_blocks": 6,
+    "hidden": (64, 64),
+    "coupling": "affine",
+    "sampling": "log",
+}
+"""The settings of chapter 10's generator (and of its seed-spread benchmark)."""
+
+
 @dataclass
 class TheoryGenerator:
     """A flow conditioned on ``a`` with the feature map it was trained on.

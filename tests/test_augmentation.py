@@ -148,3 +148,48 @@ def test_feature_map_round_trip():
     np.testing.assert_allclose(fmap.to_observables(features), obs, rtol=1e-4)
     with pytest.raises(ValueError, match="threshold"):
         fmap.to_features(np.array([[15.0, 0.0, 10.0]]))
+
+
+def _toy_observables(n, seed):
+    rng = np.random.default_rng(seed)
+    pt = 20 + rng.exponential(30, n)
+    return np.stack([pt, rng.normal(0, 1.5, n), pt * rng.uniform(0.7, 1.3, n)], axis=1)
+
+
+def test_generator_trains_generates_and_compares():
+    train, test = _toy_observables(3000, 6), _toy_observables(3000, 7)
+    generator = aug.train_theory_generator(
+        train, n_steps=40, batch_size=256, n_blocks=2, hidden=(16,), seed=1
+    )
+    events = generator.generate(10.0, 500, seed=3)
+    assert events.shape == (500, 3) and np.all(events[:, 0] > 20) and np.all(events[:, 2] > 0)
+    np.testing.assert_array_equal(events, generator.generate(10.0, 500, seed=3))
+    assert not np.array_equal(events, generator.generate(0.0, 500, seed=3))  # a is an input
+    h = generator.histograms([0.0, 30.0], 400, aug.PT_BINS)
+    assert h.shape == (2, len(aug.PT_BINS) - 1) and np.all(h >= 0)
+    figures = aug.compare_to_truth(generator, test, a_values=(0.0, 30.0), n_generated=1000)
+    assert set(figures) == {"0", "30"}
+    assert set(figures["30"]) == {"chi2_pt", "chi2_pt_mumu", "mean_pt", "mean_pt_error"}
+    assert all(np.isfinite(v) for entry in figures.values() for v in entry.values())
+
+
+def test_truth_histograms_and_weighted_mean():
+    obs = _toy_observables(20_000, 8)
+    h, s = aug.truth_histograms(obs, [0.0, 30.0], aug.PT_BINS)
+    assert h.shape == s.shape == (2, len(aug.PT_BINS) - 1)
+    assert h[1, -1] > 3 * h[0, -1]  # the tail is enhanced at a = 30
+    mean, error = aug.weighted_mean(obs[:, 0], np.ones(len(obs)))
+    assert mean == pytest.approx(obs[:, 0].mean())
+    assert error == pytest.approx(obs[:, 0].std() / math.sqrt(len(obs)))
+    # pT = 20 + Exp(30): exact reweighted mean, E[x^k] = k! 30^k with x = pT - 20
+    c, s1, s2, s3 = 30 / 1e4, 30.0, 2 * 30.0**2, 6 * 30.0**3
+    exact = 20 + (s1 + c * (s3 + 10 * s2 + 25 * s1)) / (1 + c * (s2 + 10 * s1 + 25))
+    mean, error = aug.weighted_mean(obs[:, 0], aug.theory_weights(obs[:, 0], 30.0))
+    assert abs(mean - exact) < 5 * error
+
+
+def test_chi2_per_bin():
+    assert aug.chi2_per_bin(np.ones(3), np.ones(3), np.zeros(3), np.zeros(3)) == pytest.approx(1)
+    assert aug.chi2_per_bin([1.0, 5.0], [1.0, 0.0], [0.0, 0.0], [0.0, 0.0]) == pytest.approx(1)
+    with pytest.raises(ValueError, match="no bin"):
+        aug.chi2_per_bin([1.0], [0.0], [1.0], [0.0])
