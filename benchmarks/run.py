@@ -407,14 +407,19 @@ CHAPTER_BENCHES = {
     "jets": "bench_jets",
     "amplitudes": "bench_amplitudes",
     "tagging": "bench_tagging",
+    "theory": "bench_theory",
 }
-"""The figures of chapters 5-7: section name -> module with ``measure(quick)`` and ``GOALS``."""
+"""The figures of chapters 5-7 and 10: section name -> module with ``measure(quick)`` and
+``GOALS`` (and ``RUNS_IN_QUICK = True`` when its quick mode is part of the smoke run)."""
 
 CHAPTER_GOALS = {
     "jet_pt_resolution_bnn": lambda v: v <= 0.030,
     "amplitude_within_1pct": lambda v: v >= 0.90,
     "toy_auc_gap_to_optimum": lambda v: v <= 0.005,
     "tagging_auc_bnn": lambda v: v >= 0.95,
+    **{f"theory_chi2_pt_a{a}": (lambda v: v <= 3.0) for a in (0, 10, 30)},
+    "theory_mean_pt_a30": lambda v: abs(v) <= 0.03,
+    "theory_band_width_ratio_last_bin": lambda v: 0.7 <= v <= 1.3,
 }
 """Goals of the chapter figures that can be judged from the figure alone."""
 
@@ -431,7 +436,7 @@ def run_chapter_figures(
 
     module = importlib.import_module(module_name)
     GOALS.update(getattr(module, "GOALS", {}))
-    if quick and not asked:
+    if quick and not asked and not getattr(module, "RUNS_IN_QUICK", False):
         results.extra[f"{name}_figures"] = f"not run in --quick; python benchmarks/{module_name}.py"
         return
     _log(f"chapter figures: {module_name}.measure(quick={quick})")
