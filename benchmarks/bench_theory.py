@@ -18,9 +18,9 @@ import json
 import time
 
 import torch
+from theory_seeds import band_width_ratio, split
 
 from lhcbnn import augmentation as aug
-from theory_seeds import band_width_ratio, split
 
 RUNS_IN_QUICK = True  # the quick mode (a tiny training, seconds) is part of run.py --quick
 
