@@ -345,9 +345,9 @@ def generate_at(
 # ----------------------------------------------------------------------------- the generator
 CHAPTER_TRAINING: dict[str, object] = {
     "n_copies": 2,
-    "n_steps": 3000,
+    "n_steps": 4000,
     "batch_size": 1024,
-    "lr": 2e-3,
+    "lr": 4e-3,
     "n_blocks": 6,
     "hidden": (64, 64),
     "coupling": "affine",
