@@ -37,13 +37,32 @@ def split(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return observables[order[:n_train]], observables[order[n_train:]]
 
 
-def band_width_ratio(generator: aug.TheoryGenerator, test: np.ndarray) -> np.ndarray:
-    """Generated over true band width per pT,j1 bin, with the chapter's 40 values of a."""
+def theory_bands(
+    generator: aug.TheoryGenerator,
+    train: np.ndarray,
+    test: np.ndarray,
+    n_generated: int = N_GENERATED_BAND,
+) -> tuple[aug.Band, aug.Band]:
+    """The chapter's pT,j1 bands (generated, true) of the rate in units of the nominal one,
+    <w(a)> p(pT,j1 | a), from its 40 values of a drawn uniformly in [0, 30]."""
     a_samples = np.random.default_rng(1).uniform(0, 30, N_BAND)
-    generated = generator.histograms(a_samples, N_GENERATED_BAND, aug.PT_BINS, 0, seed=100)
+    generated = generator.histograms(a_samples, n_generated, aug.PT_BINS, 0, seed=100)
+    generated *= aug.weight_normalisation(train[:, 0], a_samples)[:, None]
     truth, _ = aug.truth_histograms(test, a_samples, aug.PT_BINS, 0)
-    gen, true = aug.theory_band(generated), aug.theory_band(truth)
-    return (gen.high - gen.low) / (true.high - true.low)
+    truth *= aug.weight_normalisation(test[:, 0], a_samples)[:, None]
+    return aug.theory_band(generated), aug.theory_band(truth)
+
+
+def band_figures(generated: aug.Band, true: aug.Band) -> dict[str, float]:
+    """Band width generated/true in the last pT,j1 bin, and the widening of the generated
+    band: its relative half-width in the last bin over that in the first."""
+    relative = (generated.high - generated.low) / (2 * generated.central)
+    return {
+        "width_ratio_last": float(
+            (generated.high - generated.low)[-1] / (true.high - true.low)[-1]
+        ),
+        "widening": float(relative[-1] / relative[0]),
+    }
 
 
 def run_seed(seed: int, train: np.ndarray, test: np.ndarray, **overrides: object) -> dict:
@@ -52,12 +71,11 @@ def run_seed(seed: int, train: np.ndarray, test: np.ndarray, **overrides: object
     generator = aug.train_theory_generator(train, **settings, seed=seed)
     seconds = time.perf_counter() - start
     figures = aug.compare_to_truth(generator, test, a_values=A_VALUES)
-    ratio = band_width_ratio(generator, test)
     return {
         "seed": seed,
         "train_seconds": seconds,
         "members": figures,
-        "width_ratio": ratio.tolist(),
+        **band_figures(*theory_bands(generator, train, test)),
     }
 
 
@@ -69,9 +87,9 @@ def summarise(runs: list[dict]) -> dict:
             values = [run["members"][a][key] for run in runs]
             spread[a][key] = float(np.std(values, ddof=1))
             mean[a][key] = float(np.mean(values))
-    last = [run["width_ratio"][-1] for run in runs]
-    spread["width_ratio_last"] = float(np.std(last, ddof=1))
-    mean["width_ratio_last"] = float(np.mean(last))
+    for key in ("width_ratio_last", "widening"):
+        values = [run[key] for run in runs]
+        spread[key], mean[key] = float(np.std(values, ddof=1)), float(np.mean(values))
     return {"mean": mean, "spread": spread}
 
 
