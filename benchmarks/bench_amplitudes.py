@@ -164,19 +164,7 @@ def run(seed: int, protocol: Protocol = PROTOCOL, with_noise: bool = True) -> di
     if not with_noise:
         return out
 
-    rng = np.random.default_rng(seed + 20_000)
-    noisy_a = data.a_train * (1.0 + protocol.noise * rng.standard_normal(data.a_train.shape))
-    noisy = bnn(seed, protocol)
-    out["seconds_noisy"] = fit(
-        noisy,
-        data.x_train,
-        data.preprocessing.target(noisy_a),
-        protocol.epochs,
-        protocol.lr,
-        seed,
-        protocol,
-    )
-    noisy_pred = scores(noisy, data, protocol, "noisy_")[1]
+    noisy, noisy_pred, out["seconds_noisy"] = train_noisy(data, seed, protocol)
     rel_noisy = noisy_pred.sigma_stoch / noisy_pred.amplitude
     rel_clean = pred.sigma_stoch / pred.amplitude
     out["noisy_sigma_stoch_rel_median"] = float(np.median(rel_noisy))
@@ -204,13 +192,13 @@ def noise_from_draws(noisy, noisy_pred, data, protocol):  # noqa: ANN001, ANN201
     }
 
 
-def run_noise(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
-    """Only the label-noise network of :func:`run` and its :func:`noise_from_draws`."""
-    data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
+def train_noisy(data, seed: int, protocol: Protocol):  # noqa: ANN001, ANN201
+    """The network trained on labels with relative Gaussian noise ``protocol.noise``:
+    ``(network, its test prediction, training seconds)``."""
     rng = np.random.default_rng(seed + 20_000)
     noisy_a = data.a_train * (1.0 + protocol.noise * rng.standard_normal(data.a_train.shape))
     noisy = bnn(seed, protocol)
-    fit(
+    seconds = fit(
         noisy,
         data.x_train,
         data.preprocessing.target(noisy_a),
@@ -219,7 +207,13 @@ def run_noise(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
         seed,
         protocol,
     )
-    noisy_pred = scores(noisy, data, protocol, "noisy_")[1]
+    return noisy, scores(noisy, data, protocol, "noisy_")[1], seconds
+
+
+def run_noise(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
+    """Only the label-noise network of :func:`run` and its :func:`noise_from_draws`."""
+    data = precision.amplitude_data(protocol.n_train, protocol.n_test, seed=seed)
+    noisy, noisy_pred, _ = train_noisy(data, seed, protocol)
     return noise_from_draws(noisy, noisy_pred, data, protocol)
 
 

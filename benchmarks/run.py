@@ -6,7 +6,7 @@ Usage::
     python benchmarks/run.py --quick         # smoke run (small sizes, under a minute)
     python benchmarks/run.py --threads 1     # another thread count (default 2)
     python benchmarks/run.py --readme        # also put the table into benchmarks/README.md
-    python benchmarks/run.py --only convergence   # one part (results in a temporary file)
+    python benchmarks/run.py --only convergence   # one part; updates its keys in results.json
 
 Prints a table with the goals beside the figures and writes a JSON file (default
 ``benchmarks/results.json``; with ``--quick`` a file in the temporary folder). Every key
@@ -602,11 +602,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only and args.readme:
         parser.error("--readme needs a full run (no --only)")
     out = args.out
-    if out is None:
-        partial = "quick" if args.quick else "partial" if args.only else ""
+    if out is None:  # a quick run's figures say nothing; --only updates the real file
         out = (
-            Path(tempfile.gettempdir()) / f"lhcbnn-benchmarks-{partial}.json"
-            if partial
+            Path(tempfile.gettempdir()) / "lhcbnn-benchmarks-quick.json"
+            if args.quick
             else HERE / "results.json"
         )
     torch.set_num_threads(args.threads)

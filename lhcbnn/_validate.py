@@ -13,18 +13,18 @@ import numbers
 import numpy as np
 import torch
 
-__all__ = ["positive_integer", "positive_number", "real_number"]
+__all__ = ["finite_array", "positive_integer", "positive_number", "real_number"]
 
 
-def real_number(value: object, name: str) -> float:
-    """``value`` as a finite Python float.
+def real_number(value: object, name: str, *, finite: bool = True) -> float:
+    """``value`` as a Python float, finite unless ``finite=False``.
 
     Accepts Python and NumPy integers and floats and 0-d (or one-element) real tensors
     and arrays; rejects booleans, strings and anything with more than one element.
 
     Raises:
         TypeError: not a real number.
-        ValueError: NaN or infinite.
+        ValueError: NaN or infinite (with ``finite=True``).
     """
     if isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be a number, got the boolean {value!r}")
@@ -39,9 +39,31 @@ def real_number(value: object, name: str) -> float:
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     result = float(value)
-    if not math.isfinite(result):
+    if finite and not math.isfinite(result):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return result
+
+
+def finite_array(values: object, name: str, *, flatten: bool = False) -> np.ndarray:
+    """``values`` (array-like or tensor, on any device) as a float64 NumPy array.
+
+    With ``flatten=True`` the result is 1-d ``(n,)``; otherwise it keeps its shape.
+
+    Raises:
+        TypeError: not convertible to real numbers.
+        ValueError: a NaN or infinite entry.
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().double().numpy()
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of real numbers: {error}") from error
+    if flatten:
+        array = array.reshape(-1)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
 
 
 def positive_number(value: object, name: str) -> float:

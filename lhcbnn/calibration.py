@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lhcbnn._validate import finite_array
 from lhcbnn.device import as_tensor
 from lhcbnn.layers import draws
 from lhcbnn.softclip import HEAD_LOG_VAR_BOUNDS, soft_clip
@@ -35,15 +36,6 @@ __all__ = [
 ]
 
 
-def _numpy(values: object, name: str) -> np.ndarray:
-    if isinstance(values, Tensor):
-        values = values.detach().cpu().double().numpy()
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return array
-
-
 def resolution(predicted: object, true: object) -> tuple[float, float]:
     r"""Bias and resolution of a positive quantity, from :math:`\delta=(p-t)/t`.
 
@@ -52,7 +44,10 @@ def resolution(predicted: object, true: object) -> tuple[float, float]:
         its 16% and 84% quantiles (the 68% interquantile half-width, which a few far
         outliers do not dominate, unlike the standard deviation).
     """
-    predicted, true = _numpy(predicted, "predicted"), _numpy(true, "true")
+    predicted, true = (
+        finite_array(predicted, "predicted", flatten=True),
+        finite_array(true, "true", flatten=True),
+    )
     if predicted.shape != true.shape:
         raise ValueError(f"predicted has {predicted.size} entries, true {true.size}")
     if (true <= 0).any():
@@ -139,7 +134,7 @@ def coverage(pit: object, level: float) -> float:
     :math:`|u - \tfrac12| \le \mathrm{level}/2` for PIT values :math:`u`."""
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    u = _numpy(pit, "pit")
+    u = finite_array(pit, "pit", flatten=True)
     if ((u < 0) | (u > 1)).any():
         raise ValueError("PIT values must lie in [0, 1]")
     return float(np.mean(np.abs(u - 0.5) <= level / 2))
@@ -148,7 +143,7 @@ def coverage(pit: object, level: float) -> float:
 def pit_histogram(pit: object, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Density of the PIT values in ``n_bins`` equal bins (1 everywhere when calibrated),
     with its Poisson error: ``(density, error)``, each ``(n_bins,)``."""
-    u = _numpy(pit, "pit")
+    u = finite_array(pit, "pit", flatten=True)
     counts, _ = np.histogram(u, bins=n_bins, range=(0.0, 1.0))
     scale = n_bins / u.size
     return counts * scale, np.sqrt(counts) * scale

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
+
+from lhcbnn._validate import real_number
 
 __all__ = ["CheckFailed", "CheckResult", "check", "MIN_SPREADS_IN_BAND"]
 
@@ -71,16 +72,9 @@ def _fmt(number: float) -> str:
 
 
 def _scalar(value: Any, name: str) -> float:
-    """A Python float from a number, a NumPy scalar or a one-element array or tensor."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got a bool")
-    if isinstance(value, Real):
-        return float(value)
-    size = getattr(value, "numel", None) or getattr(value, "size", None)
-    size = size() if callable(size) else size
-    if size == 1 and hasattr(value, "item"):
-        return float(value.item())
-    raise TypeError(f"{name} must be a single number, got {type(value).__name__} {value!r:.80}")
+    """A Python float from a number, a NumPy scalar or a one-element array or tensor; NaN
+    and infinity pass (a NaN value fails its check, an infinite band limit is open)."""
+    return real_number(value, name, finite=False)
 
 
 def check(

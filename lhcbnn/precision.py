@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lhcbnn._validate import finite_array
 from lhcbnn.data.amplitudes import invariants
 from lhcbnn.predict import Prediction
 from lhcbnn.train import History, train
@@ -47,15 +48,6 @@ __all__ = [
     "draw_pulls",
     "draw_deviations",
 ]
-
-
-def _numpy(values: Any, name: str) -> np.ndarray:
-    if isinstance(values, Tensor):
-        values = values.detach().cpu().double().numpy()
-    array = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return array
 
 
 def log_invariants(momenta: np.ndarray) -> np.ndarray:
@@ -119,11 +111,11 @@ class AmplitudePreprocessing:
 
     def amplitude(self, target: Any) -> np.ndarray:
         r""":math:`A = \exp(\mu_A + \sigma_A t)` from standardised values ``t``, float64."""
-        return np.exp(self.log_mean + self.log_std * _numpy(target, "target"))
+        return np.exp(self.log_mean + self.log_std * finite_array(target, "target"))
 
 
 def _positive(amplitudes: Any, n: int | None = None) -> np.ndarray:
-    a = _numpy(amplitudes, "amplitudes").reshape(-1)
+    a = finite_array(amplitudes, "amplitudes").reshape(-1)
     if n is not None and a.shape[0] != n:
         raise ValueError(f"{a.shape[0]} amplitudes for {n} phase-space points")
     if np.any(a <= 0):
@@ -169,11 +161,11 @@ def to_amplitude(
         raise TypeError(f"expected a Prediction, got {type(prediction).__name__}")
     if prediction.mean.dim() != 2 or prediction.mean.shape[1] != 1:
         raise ValueError(f"expected one output column, got {tuple(prediction.mean.shape)}")
-    mean = _numpy(prediction.mean[:, 0], "prediction.mean")
+    mean = finite_array(prediction.mean[:, 0], "prediction.mean")
     amplitude = preprocessing.amplitude(mean)
     scale = amplitude * preprocessing.log_std
     widths = (
-        scale * _numpy(getattr(prediction, name)[:, 0], name)
+        scale * finite_array(getattr(prediction, name)[:, 0], name)
         for name in ("sigma_stoch", "sigma_pred", "sigma_tot")
     )
     return AmplitudePrediction(amplitude, *widths)
@@ -183,7 +175,7 @@ def relative_deviation(predicted: Any, truth: Any) -> np.ndarray:
     r""":math:`\Delta = (A_\mathrm{pred} - A_\mathrm{true})/A_\mathrm{true}`, elementwise,
     on the amplitude itself (never on :math:`\log A`), float64 ``(n,)``."""
     a_true = _positive(truth)
-    a_pred = _numpy(predicted, "predicted").reshape(-1)
+    a_pred = finite_array(predicted, "predicted").reshape(-1)
     if a_pred.shape != a_true.shape:
         raise ValueError(f"{a_pred.shape[0]} predictions for {a_true.shape[0]} true values")
     return (a_pred - a_true) / a_true
@@ -196,7 +188,7 @@ def precision_summary(delta: Any) -> dict[str, float]:
     points with :math:`|\Delta|` below 0.001, below 0.01, above 0.1), ``median`` and ``p99``
     (the median and the 99th percentile of :math:`|\Delta|`).
     """
-    magnitude = np.abs(_numpy(delta, "delta").reshape(-1))
+    magnitude = np.abs(finite_array(delta, "delta").reshape(-1))
     if magnitude.size == 0:
         raise ValueError("delta is empty")
     return {
@@ -221,7 +213,7 @@ def boost_weights(score: Any, w_max: float = 10.0) -> np.ndarray:
     weight one before normalisation. Normalised to mean one, so the NLL term keeps its size
     against the KL of the ELBO (arXiv:2206.14831 duplicates such points instead).
     """
-    s = np.abs(_numpy(score, "score").reshape(-1))
+    s = np.abs(finite_array(score, "score").reshape(-1))
     if s.size == 0:
         raise ValueError("score is empty")
     if not (np.isfinite(w_max) and w_max >= 1):
@@ -251,10 +243,10 @@ def train_weighted(model: nn.Module, x: Any, y: Any, weights: Any, **kwargs: Any
     """
     if "nll" in kwargs:
         raise TypeError("train_weighted uses the model's own nll; pass no nll=")
-    y_array = _numpy(y, "y")
+    y_array = finite_array(y, "y")
     if y_array.ndim == 1:
         y_array = y_array[:, None]
-    w = _numpy(weights, "weights").reshape(-1)
+    w = finite_array(weights, "weights").reshape(-1)
     if w.shape[0] != y_array.shape[0]:
         raise ValueError(f"{w.shape[0]} weights for {y_array.shape[0]} training points")
     if np.any(w < 0) or not np.any(w > 0):
@@ -321,8 +313,8 @@ def _draws(
 
     means, variances = predictive_samples(model, x, n_samples)
     a_true = _positive(truth, means.shape[1])
-    a_draw = preprocessing.amplitude(_numpy(means[..., 0], "means"))
-    relative_width = preprocessing.log_std * np.sqrt(_numpy(variances[..., 0], "variances"))
+    a_draw = preprocessing.amplitude(finite_array(means[..., 0], "means"))
+    relative_width = preprocessing.log_std * np.sqrt(finite_array(variances[..., 0], "variances"))
     return a_draw, relative_width, a_true
 
 

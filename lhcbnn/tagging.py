@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lhcbnn._validate import finite_array
 from lhcbnn.device import as_tensor
 from lhcbnn.predict import predictive_samples
 
@@ -128,16 +129,10 @@ def predict_proba(model: nn.Module, x: Tensor, n_samples: int = 50) -> Classifie
 
 
 def _scores_labels(scores: object, labels: object) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.asarray(
-        scores.detach().cpu() if isinstance(scores, Tensor) else scores, dtype=np.float64
-    ).reshape(-1)
-    labels = np.asarray(
-        labels.detach().cpu() if isinstance(labels, Tensor) else labels, dtype=np.float64
-    ).reshape(-1)
+    scores = finite_array(scores, "scores", flatten=True)
+    labels = finite_array(labels, "labels", flatten=True)
     if scores.shape != labels.shape:
         raise ValueError(f"{scores.size} scores but {labels.size} labels")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("scores contain NaN or infinity")
     if not np.all((labels == 0) | (labels == 1)):
         raise ValueError("labels must be 0 (background) or 1 (signal)")
     if labels.min() == labels.max():

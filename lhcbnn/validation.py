@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from lhcbnn._validate import finite_array
+
 __all__ = ["IndependentTrainings", "independent_trainings", "log_log_fit"]
 
 
-def _array(values: Any) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=np.float64).reshape(-1)
+def _array(values: Any, name: str) -> np.ndarray:
+    return finite_array(values, name, flatten=True)
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def independent_trainings(
             mean, sigma_pred = result.mean, result.sigma_pred
         else:
             mean, sigma_pred = result
-        mean, sigma_pred = _array(mean), _array(sigma_pred)
+        mean, sigma_pred = _array(mean, "mean"), _array(sigma_pred, "sigma_pred")
         if mean.shape != sigma_pred.shape:
             raise ValueError(f"mean {mean.shape} and sigma_pred {sigma_pred.shape} differ")
         if means and mean.shape != means[0].shape:
@@ -214,7 +214,7 @@ def independent_trainings(
             raise ValueError(f"seed {seed} gave a negative sigma_pred")
         means.append(mean)
         widths.append(sigma_pred)
-    truth_array = None if truth is None else _array(truth)
+    truth_array = None if truth is None else _array(truth, "truth")
     if truth_array is not None and truth_array.shape != means[0].shape:
         raise ValueError(f"truth has {truth_array.size} points, the predictions {means[0].size}")
     return IndependentTrainings(np.stack(means), np.stack(widths), truth_array)
@@ -230,7 +230,7 @@ def log_log_fit(x: Any, y: Any, y_error: Any) -> tuple[float, float, float, floa
     Returns:
         ``(slope, slope_error, intercept, chi2_per_ndf)``.
     """
-    log_x, y_np, error_np = np.log(_array(x)), _array(y), _array(y_error)
+    log_x, y_np, error_np = np.log(_array(x, "x")), _array(y, "y"), _array(y_error, "y_error")
     if np.any(error_np <= 0) or np.any(y_np <= 0):
         raise ValueError("log_log_fit needs positive values and positive errors")
     if log_x.size < 3:

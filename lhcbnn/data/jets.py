@@ -31,21 +31,23 @@ Importing this module does not import ``pythia8mc`` or ``fastjet``; only :func:`
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.metadata
 import importlib.resources
 import json
 import math
-import multiprocessing
 import os
-import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from lhcbnn.data._generation import (
+    check_count,
+    require_pythia_and_fastjet,
+    run_chunks,
+    stdout_silenced,
+)
 
 __all__ = [
     "JET_RADIUS",
@@ -232,22 +234,6 @@ def save(sample: JetSample, path: str | os.PathLike) -> Path:
 # ----------------------------------------------------------------------------- generation
 
 
-@contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 to /dev/null: Pythia and FastJet print banners from C++."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _chunk_seed(seed: int, process: str, chunk_index: int) -> int:
     """Pythia seed (1 <= seed <= 900,000,000) of one chunk, fixed by run seed, process and chunk."""
     return 1 + (seed * 1_000_000 + _PROCESS_CODES[process] * 500_000 + chunk_index) % 900_000_000
@@ -316,7 +302,7 @@ def _generate_chunk(task: tuple) -> dict:
     pthat = np.zeros(n_jets)
     n_kept = 0
     n_events = 0
-    with _stdout_silenced():
+    with stdout_silenced():
         pythia = pythia8mc.Pythia("", False)
         chunk_seed = _chunk_seed(seed, process, chunk_index)
         for setting in _pythia_settings(process, chunk_seed, pthat_min):
@@ -414,21 +400,13 @@ def _relative_constituents(
     return out, momenta.shape[0]
 
 
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
-
-
-def _record(result: dict, results: list, stats: GenerationStats, bar) -> None:
+def _record(result: dict, results: list, stats: GenerationStats) -> int:
     results.append(result)
     n_jets = result["jet_p4"].shape[0]
     stats.events[result["process"]] += result["n_events"]
     stats.jets[result["process"]] += n_jets
     stats.worker_seconds[result["process"]] += result["seconds"]
-    bar.update(n_jets)
+    return n_jets
 
 
 def generate(
@@ -457,26 +435,19 @@ def generate(
     Returns the :class:`JetSample` and :class:`GenerationStats` (events, jets, seconds).
     Raises ImportError with an install hint when pythia8mc or fastjet is missing.
     """
-    n_top = _check_count("n_top", n_top)
-    n_qcd = _check_count("n_qcd", n_qcd)
-    seed = _check_count("seed", seed)
-    n_workers = _check_count("n_workers", n_workers)
-    n_constituents = _check_count("n_constituents", n_constituents)
-    chunk_size = _check_count("chunk_size", chunk_size)
+    n_top = check_count("n_top", n_top)
+    n_qcd = check_count("n_qcd", n_qcd)
+    seed = check_count("seed", seed)
+    n_workers = check_count("n_workers", n_workers)
+    n_constituents = check_count("n_constituents", n_constituents)
+    chunk_size = check_count("chunk_size", chunk_size)
     if n_top + n_qcd == 0:
         raise ValueError("n_top + n_qcd must be positive")
     if min(n_workers, n_constituents, chunk_size) == 0:
         raise ValueError("n_workers, n_constituents and chunk_size must be positive")
     if math.ceil(max(n_top, n_qcd) / chunk_size) >= 500_000:
         raise ValueError("too many chunks: raise chunk_size")
-    try:
-        import fastjet  # noqa: F401
-        import pythia8mc  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            "the jet generator needs pythia8mc and fastjet: pip install 'lhcbnn[physics]' "
-            "(Linux or macOS)"
-        ) from error
+    require_pythia_and_fastjet("jet generator")
 
     tasks = []
     for process, n_jets, pthat_min in (
@@ -490,26 +461,18 @@ def generate(
                 (process, chunk_index, n_chunk, seed, n_constituents, pthat_min, max_events)
             )
 
-    from tqdm import tqdm
-
     stats = GenerationStats(n_workers=n_workers)
-    results = []
-    start = time.perf_counter()
-    with tqdm(total=n_top + n_qcd, unit="jet", disable=not progress, desc="jets") as bar:
-        if n_workers == 1:
-            for result in map(_generate_chunk, tasks):
-                _record(result, results, stats, bar)
-        else:
-            # fork on Linux (no re-import of the caller's script); spawn elsewhere, where a
-            # calling script needs the usual `if __name__ == "__main__":` guard. A crashed
-            # worker raises BrokenProcessPool instead of hanging.
-            method = "fork" if sys.platform.startswith("linux") else "spawn"
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-                futures = [pool.submit(_generate_chunk, task) for task in tasks]
-                for future in as_completed(futures):
-                    _record(future.result(), results, stats, bar)
-    stats.wall_seconds = time.perf_counter() - start
+    results: list[dict] = []
+    stats.wall_seconds = run_chunks(
+        _generate_chunk,
+        tasks,
+        n_workers,
+        lambda result: _record(result, results, stats),
+        total=n_top + n_qcd,
+        unit="jet",
+        desc="jets",
+        progress=progress,
+    )
 
     results.sort(key=lambda r: (_PROCESS_CODES[r["process"]], r["chunk_index"]))
     is_top = np.concatenate([np.full(r["jet_p4"].shape[0], r["process"] == "top") for r in results])

@@ -35,17 +35,19 @@ import importlib.metadata
 import importlib.resources
 import json
 import math
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lhcbnn.data.jets import _check_count, _stdout_silenced
+from lhcbnn.data._generation import (
+    check_count,
+    require_pythia_and_fastjet,
+    run_chunks,
+    stdout_silenced,
+)
 
 __all__ = [
     "JET_RADIUS",
@@ -233,7 +235,7 @@ def _generate_chunk(task: tuple) -> dict:
     weight = np.zeros(n_events)
     jet_counts = np.zeros(MAX_JETS + 2, dtype=np.int64)  # 0, 1, 2, 3, more
     n_kept = n_tried = 0
-    with _stdout_silenced():
+    with stdout_silenced():
         pythia = pythia8mc.Pythia("", False)
         for setting in _pythia_settings(_chunk_seed(seed, chunk_index)):
             if not pythia.readString(setting):
@@ -317,45 +319,36 @@ def generate(
     Raises:
         ImportError: pythia8mc or fastjet is missing (with the install hint).
     """
-    n_events = _check_count("n_events", n_events)
-    seed = _check_count("seed", seed)
-    n_workers = _check_count("n_workers", n_workers)
-    chunk_size = _check_count("chunk_size", chunk_size)
+    n_events = check_count("n_events", n_events)
+    seed = check_count("seed", seed)
+    n_workers = check_count("n_workers", n_workers)
+    chunk_size = check_count("chunk_size", chunk_size)
     if min(n_events, n_workers, chunk_size) == 0:
         raise ValueError("n_events, n_workers and chunk_size must be positive")
     if math.ceil(n_events / chunk_size) >= 100_000:
         raise ValueError("too many chunks: raise chunk_size")
-    try:
-        import fastjet  # noqa: F401
-        import pythia8mc  # noqa: F401
-    except ImportError as error:
-        raise ImportError(
-            "the Z + jets generator needs pythia8mc and fastjet: pip install 'lhcbnn[physics]' "
-            "(Linux or macOS)"
-        ) from error
+    require_pythia_and_fastjet("Z + jets generator")
 
     tasks = [
         (k, min(chunk_size, n_events - first), seed, 20 * chunk_size + 1000)
         for k, first in enumerate(range(0, n_events, chunk_size))
     ]
-    from tqdm import tqdm
+    results: list[dict] = []
 
-    results = []
-    start = time.perf_counter()
-    with tqdm(total=n_events, unit="event", disable=not progress, desc="Z+jets") as bar:
-        if n_workers == 1:
-            for result in map(_generate_chunk, tasks):
-                results.append(result)
-                bar.update(result["n_jets"].size)
-        else:
-            method = "fork" if sys.platform.startswith("linux") else "spawn"
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
-                futures = [pool.submit(_generate_chunk, task) for task in tasks]
-                for future in as_completed(futures):
-                    results.append(future.result())
-                    bar.update(results[-1]["n_jets"].size)
-    wall = time.perf_counter() - start
+    def record(result: dict) -> int:
+        results.append(result)
+        return result["n_jets"].size
+
+    wall = run_chunks(
+        _generate_chunk,
+        tasks,
+        n_workers,
+        record,
+        total=n_events,
+        unit="event",
+        desc="Z+jets",
+        progress=progress,
+    )
     results.sort(key=lambda r: r["chunk_index"])
     n_tried = sum(r["n_tried"] for r in results)
     worker_seconds = sum(r["seconds"] for r in results)
