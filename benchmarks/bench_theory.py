@@ -5,7 +5,7 @@ thirds of the shipped Z + jets sample; for a = 0, 10 and 30 the chi2 per bin of 
 pT,j1 histogram against the held-out truth reweighted by w(a), the mean pT,j1 generated/true
 minus one, and the width of the generated theory band over the true one in the last pT,j1
 bin and how much wider (relative to the median) the band is in the last bin than in the
-first. ``quick``: 2000 training events and 100 steps, to check that the section runs (its
+first. ``quick``: 2000 training events and 50 steps, to check that the section runs (its
 figures say nothing about the goals). The seed spread of the same figures is measured by
 ``benchmarks/theory_seeds.py``.
 
@@ -41,14 +41,14 @@ def measure(quick: bool = False) -> dict[str, object]:
     train, test = split()
     settings = dict(aug.CHAPTER_TRAINING)
     if quick:
-        train, settings["n_steps"] = train[:2000], 100
+        train, settings["n_steps"] = train[:2000], 50
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         start = time.perf_counter()
         generator = aug.train_theory_generator(train, **settings, seed=0)
         seconds = time.perf_counter() - start
-        members = aug.compare_to_truth(generator, test, n_generated=5_000 if quick else 50_000)
+        members = aug.compare_to_truth(generator, test, n_generated=2_000 if quick else 50_000)
         n_band = 2_000 if quick else 20_000
         band = band_figures(*theory_bands(generator, train, test, n_generated=n_band))
     finally:
