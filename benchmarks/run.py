@@ -407,16 +407,28 @@ CHAPTER_BENCHES = {
     "jets": "bench_jets",
     "amplitudes": "bench_amplitudes",
     "tagging": "bench_tagging",
+    "reweight": "bench_reweight",
+    "integration": "bench_integration",
+    "unfolding": "bench_unfolding",
     "theory": "bench_theory",
 }
-"""The figures of chapters 5-7 and 10: section name -> module with ``measure(quick)`` and
-``GOALS`` (and ``RUNS_IN_QUICK = True`` when its quick mode is part of the smoke run)."""
+"""The figures of chapters 5-7 and 9-11: section name -> module with ``measure(quick)`` and
+``GOALS`` (and ``RUNS_IN_QUICK = True`` if its quick mode is part of a plain ``--quick`` run)."""
 
 CHAPTER_GOALS = {
     "jet_pt_resolution_bnn": lambda v: v <= 0.030,
     "amplitude_within_1pct": lambda v: v >= 0.90,
     "toy_auc_gap_to_optimum": lambda v: v <= 0.005,
     "tagging_auc_bnn": lambda v: v >= 0.95,
+    "reweight_log_w_error_good": lambda v: v <= 0.1,
+    "reweight_log_w_error_no_bump": lambda v: v <= 0.1,
+    "reweight_log_w_error_no_cut": lambda v: v <= 0.1,
+    "reweight_chi2_ndf_no_bump": lambda v: v <= 5.0,
+    "integration_gluons_var_ratio_vegas": lambda v: v < 1.0,
+    "integration_camel2_var_ratio_vegas": lambda v: v < 1.0,
+    "integration_camel4_var_ratio_vegas": lambda v: v < 1.0,
+    "unfolding_width_ratio": lambda v: abs(v - 1.0) <= 0.05,
+    "unfolding_rank_chi2_per_ndf": lambda v: v <= 3.3,
     **{f"theory_chi2_pt_a{a}": (lambda v: v <= 3.0) for a in (0, 10, 30)},
     "theory_mean_pt_a30": lambda v: abs(v) <= 0.03,
     "theory_band_width_ratio_last_bin": lambda v: 0.7 <= v <= 1.3,
@@ -478,6 +490,7 @@ def table(results: Results, quick: bool = False) -> str:
     ordered += [key for key in GOALS if key.startswith("flow_seconds") and key in results.extra]
     if "vblinear_step_ratio_1_thread" in results.extra:
         ordered.insert(1, "vblinear_step_ratio_1_thread")
+    ordered += [key for key in results.values if key not in ordered]  # the chapters' figures
     for key in ordered:
         value = results.extra.get(key) if key not in results.values else results.values[key]
         met = goal_met(key, value)
@@ -516,7 +529,24 @@ SECTION_PREFIXES = {
     "book": ("book_seconds", "chapter_seconds"),
     "grading": ("grade_seconds",),
     "flows": ("flow_",),
+    "jets": ("jet_pt_", "jet_coverage", "jet_pull", "jet_train"),
+    "amplitudes": ("amplitude_",),
+    "tagging": (
+        "tagging_",
+        "toy_",
+        "jet_auc",
+        "jet_logit",
+        "jet_reliability",
+        "jet_sigma_pred",
+        "jet_spread",
+        "scan_",
+    ),
+    "reweight": ("reweight_",),
+    "integration": ("integration_",),
+    "unfolding": ("unfolding_",),
+    "theory": ("theory_",),
 }
+"""The key prefixes each section writes, so that ``--only`` replaces just those keys."""
 DETAIL_NAMES = {
     "steps": "steps",
     "convergence": "time_to_nll",
@@ -524,6 +554,7 @@ DETAIL_NAMES = {
     "book": "book",
     "grading": "grading",
     "flows": "flows",
+    "reweight": "reweight",
 }
 
 
@@ -550,7 +581,7 @@ def _merge_previous(results: Results, out: Path, sections: tuple[str, ...]) -> N
         if not key.startswith(mine):
             results.spread.setdefault(key, value)
     for name, detail in previous.get("details", {}).items():
-        if name not in (DETAIL_NAMES[section] for section in sections):
+        if name not in (DETAIL_NAMES.get(section) for section in sections):
             results.details.setdefault(name, detail)
 
 

@@ -17,7 +17,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
-ALWAYS_MEASURED = ("vblinear_step_ratio", "sigma_stoch_rel_error", "pull_std", "sigma_pred_slope")
+ALWAYS_MEASURED = (
+    "vblinear_step_ratio",
+    "sigma_stoch_rel_error",
+    "pull_std",
+    "sigma_pred_slope",
+    "reweight_log_w_error_good",
+    "reweight_log_w_error_no_bump",
+    "reweight_chi2_ndf_no_bump",
+)
 MAY_BE_NULL = (
     "peer_step_ratio_bayesian_torch",
     "peer_step_ratio_torchbnn",
@@ -85,3 +93,15 @@ def test_quick_benchmark_writes_every_key(tmp_path: Path) -> None:
     # chapter 10's section runs in its quick mode (a tiny training) in every smoke run
     for key in ("theory_chi2_pt_a0", "theory_chi2_pt_a30", "theory_band_width_ratio_last_bin"):
         assert _is_finite_number(results[key]), f"{key} = {results.get(key)!r}"
+
+
+def test_every_section_names_the_keys_it_replaces() -> None:
+    """``--only NAME`` replaces just NAME's keys in results.json: every section declares them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import run
+    finally:
+        sys.path.pop(0)
+    assert set(run.SECTIONS) == set(run.SECTION_PREFIXES)
+    for name, prefixes in run.SECTION_PREFIXES.items():
+        assert prefixes and all(isinstance(p, str) and p for p in prefixes), name

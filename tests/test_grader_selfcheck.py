@@ -442,6 +442,113 @@ WRONG_ANSWERS = {
             "not the maximum-likelihood error",
         ),
     ],
+    "ex11_beyond": [
+        (
+            "importance_estimate",
+            """
+            def importance_estimate(w):
+                return w.mean(), w.std() / w.numel()
+        """,
+            "std(w)/sqrt(N), not std(w)/N",
+        ),
+        (
+            "efficiency_over_replicas",
+            """
+            def efficiency_over_replicas(w, n_replicas):
+                return w.mean() / w.max()
+        """,
+            "not the maximum of the whole sample",
+        ),
+        (
+            "rank_histogram_chi2",
+            """
+            def rank_histogram_chi2(samples, truth, n_bins):
+                k = (samples > truth[:, None]).sum(dim=1)
+                counts = torch.histc((k + 0.5) / (samples.shape[1] + 1), bins=n_bins, min=0, max=1)
+                expected = truth.numel() / n_bins
+                return counts, ((counts - expected) ** 2 / expected).sum()
+        """,
+            "below the truth, not above it",
+        ),
+        (
+            "sample_camel_flow",
+            """
+            def sample_camel_flow(seed):
+                generator = torch.Generator().manual_seed(seed)
+                x = torch.rand(20_000, 2, generator=generator, dtype=torch.float64)
+                return x, torch.zeros(20_000, dtype=torch.float64)
+        """,
+            "the flow has not learned the camel",
+        ),
+    ],
+    "ex09_classifier_weights": [
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                clipped = d.clamp(eps, 1 - eps)
+                return (1 - clipped) / clipped
+        """,
+            "(1-D)/D is the inverse ratio",
+        ),
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                return d / (1 - d)
+        """,
+            "NaN or infinity",
+        ),
+        (
+            "safe_classifier_weights",
+            """
+            def safe_classifier_weights(d, eps=1e-6):
+                clipped = d.clamp(max=1 - eps)
+                return clipped / (1 - clipped)
+        """,
+            "clip D on both sides",
+        ),
+        (
+            "reweighted_histogram",
+            """
+            def reweighted_histogram(x, w, edges):
+                counts, _ = np.histogram(x.numpy(), bins=edges.numpy(), weights=w.numpy())
+                return torch.as_tensor(counts), torch.as_tensor(np.sqrt(counts))
+        """,
+            "not sqrt(sum w)",
+        ),
+        (
+            "reweighted_histogram",
+            """
+            def reweighted_histogram(x, w, edges):
+                counts, _ = np.histogram(x.numpy(), bins=edges.numpy(), weights=w.numpy())
+                n, _ = np.histogram(x.numpy(), bins=edges.numpy())
+                return torch.as_tensor(counts), torch.as_tensor(np.sqrt(n.astype(float)))
+        """,
+            "ignores the weights",
+        ),
+        (
+            "effective_events",
+            """
+            def effective_events(w):
+                return (w**2).sum() / w.sum() ** 2
+        """,
+            "not its inverse",
+        ),
+        (
+            "train_weights",
+            """
+            def train_weights(x_truth, x_gen, x_eval):
+                # density ratio from histograms, with the convention flipped
+                edges = np.linspace(-4, 5, 46)
+                h_truth, _ = np.histogram(x_truth.numpy()[:, 0], edges)
+                h_gen, _ = np.histogram(x_gen.numpy()[:, 0], edges)
+                index = np.clip(np.digitize(x_eval.numpy()[:, 0], edges) - 1, 0, 44)
+                return torch.as_tensor((h_gen[index] + 1.0) / (h_truth[index] + 1.0))
+        """,
+            "not (1-D)/D",
+        ),
+    ],
     "ex10_theory_uncertainties": [
         (
             "theory_weights",

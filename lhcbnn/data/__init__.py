@@ -10,6 +10,8 @@ imports Pythia or FastJet):
   squared matrix element (Parke-Taylor);
 * :mod:`lhcbnn.data.regression` -- the 1D regression toy (also re-exported by ``toys``);
 * :mod:`lhcbnn.data.top_pt` -- inputs and labels for top-pT regression from top jets.
+* :mod:`lhcbnn.data.generator_toys` -- a 2D bump on a Gaussian with a cut, the truth and flawed
+  training sets of chapter 9 with exact densities.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["toys", "jets", "zjets", "amplitudes", "regression", "top_pt"]
+__all__ = ["toys", "jets", "zjets", "amplitudes", "regression", "top_pt", "generator_toys"]
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -4,6 +4,8 @@
   a box, ``log_prob``, ``sample``, ``forward``/``inverse`` with log-determinants; with
   ``bayesian=True`` the coupling networks are :class:`~lhcbnn.VBLinear` layers.
 * :func:`train_flow`: maximum likelihood or the ELBO, a fixed number of steps.
+* :mod:`~lhcbnn.flows.integration`: Monte-Carlo integration with a flow trained by the
+  variance loss (chapter 11).
 * :func:`density_with_uncertainty`, :func:`histogram_with_uncertainty`: mean and
   sigma_pred over weight draws; :func:`weight_draw` fixes one draw.
 
@@ -12,6 +14,7 @@ arXiv:1906.04032; Ardizzone et al. (INN) arXiv:1808.04730; Bellagente et al. (Ba
 INN) arXiv:2104.04543.
 """
 
+from lhcbnn.flows import integration
 from lhcbnn.flows.couplings import AffineCoupling, SplineCoupling, coupling_network
 from lhcbnn.flows.domain import BoxLogit, BoxUniform, RealDomain
 from lhcbnn.flows.inn import INN
@@ -29,6 +32,7 @@ from lhcbnn.flows.wedge import PolynomialFit, fit_polynomial_density, linear_den
 
 __all__ = [
     "INN",
+    "integration",
     "AffineCoupling",
     "BoxLogit",
     "BoxUniform",
