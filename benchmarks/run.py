@@ -410,8 +410,9 @@ CHAPTER_BENCHES = {
     "reweight": "bench_reweight",
     "integration": "bench_integration",
     "unfolding": "bench_unfolding",
+    "theory": "bench_theory",
 }
-"""The figures of chapters 5-7, 9 and 11: section name -> module with ``measure(quick)`` and
+"""The figures of chapters 5-7 and 9-11: section name -> module with ``measure(quick)`` and
 ``GOALS`` (and ``RUNS_IN_QUICK = True`` if its quick mode is part of a plain ``--quick`` run)."""
 
 CHAPTER_GOALS = {
@@ -428,6 +429,9 @@ CHAPTER_GOALS = {
     "integration_camel4_var_ratio_vegas": lambda v: v < 1.0,
     "unfolding_width_ratio": lambda v: abs(v - 1.0) <= 0.05,
     "unfolding_rank_chi2_per_ndf": lambda v: v <= 3.3,
+    **{f"theory_chi2_pt_a{a}": (lambda v: v <= 3.0) for a in (0, 10, 30)},
+    "theory_mean_pt_a30": lambda v: abs(v) <= 0.03,
+    "theory_band_width_ratio_last_bin": lambda v: 0.7 <= v <= 1.3,
 }
 """Goals of the chapter figures that can be judged from the figure alone."""
 
@@ -540,6 +544,7 @@ SECTION_PREFIXES = {
     "reweight": ("reweight_",),
     "integration": ("integration_",),
     "unfolding": ("unfolding_",),
+    "theory": ("theory_",),
 }
 """The key prefixes each section writes, so that ``--only`` replaces just those keys."""
 DETAIL_NAMES = {

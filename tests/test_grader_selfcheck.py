@@ -549,6 +549,53 @@ WRONG_ANSWERS = {
             "not (1-D)/D",
         ),
     ],
+    "ex10_theory_uncertainties": [
+        (
+            "theory_weights",
+            """
+            def theory_weights(pt, a):
+                return 1.0 + a[:, None] * (pt[None, :] - 15.0) / 100.0
+        """,
+            "square the scaled distance",
+        ),
+        (
+            "reweighted_histogram",
+            """
+            def reweighted_histogram(x, w, edges):
+                sums = torch.histogram(x, edges, weight=w).hist
+                norm = w.sum() * (edges[1:] - edges[:-1])
+                return sums / norm, sums.sqrt() / norm
+        """,
+            "not sqrt(sum w)",
+        ),
+        (
+            "effective_sample_size",
+            """
+            def effective_sample_size(w):
+                return (w**2).sum() / w.sum() ** 2
+        """,
+            "this is its inverse",
+        ),
+        (
+            "theory_band",
+            """
+            def theory_band(histograms):
+                mean, std = histograms.mean(dim=0), histograms.std(dim=0, unbiased=False)
+                return mean, mean - std, mean + std
+        """,
+            "not the mean plus or minus",
+        ),
+        (
+            "reweighted_mean_pt",
+            """
+            def reweighted_mean_pt(pt, a):
+                w = 1.0 + a * ((pt - 15.0) / 100.0) ** 2
+                mean = (w * pt).sum() / w.sum()
+                return mean, pt.std() / math.sqrt(pt.numel())
+        """,
+            "not std / sqrt(N)",
+        ),
+    ],
 }
 
 # right answers written differently: must still score full marks
@@ -776,3 +823,36 @@ def test_ex05_references_agree_with_lhcbnn() -> None:
     pit = ex05.task("mixture_pit").reference(*tile, labels)
     assert abs(calibration.coverage(pit, 0.68) - 0.68) < 0.015
     assert np.histogram(pit, bins=10, range=(0, 1))[0].min() > 1800
+
+
+def test_ex10_references_agree_with_lhcbnn() -> None:
+    ex10 = EXERCISES["ex10_theory_uncertainties"]
+    for case in ex10.task("theory_weights").cases():
+        pt, a = (plain(arg) for arg in case.args)
+        np.testing.assert_allclose(
+            ex10.task("theory_weights").reference(pt, a),
+            lb.augmentation.theory_weights(pt, a[:, None]),
+            rtol=1e-12,
+        )
+    for case in ex10.task("reweighted_histogram").cases():
+        args = [plain(arg) for arg in case.args]
+        for ours, theirs in zip(
+            ex10.task("reweighted_histogram").reference(*args),
+            lb.augmentation.reweighted_histogram(*args),
+            strict=True,
+        ):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    for case in ex10.task("effective_sample_size").cases():
+        (w,) = (plain(arg) for arg in case.args)
+        assert math.isclose(
+            float(ex10.task("effective_sample_size").reference(w)),
+            lb.augmentation.effective_sample_size(w),
+            rel_tol=1e-12,
+        )
+    for case in ex10.task("theory_band").cases():
+        (histograms,) = (plain(arg) for arg in case.args)
+        central, low, high = ex10.task("theory_band").reference(histograms)
+        band = lb.augmentation.theory_band(histograms)
+        np.testing.assert_allclose(
+            np.stack([central, low, high]), np.stack([band.central, band.low, band.high])
+        )
