@@ -258,7 +258,7 @@ class IntegralEstimate:
     n_calls: int
 
 
-def _weights(w: object) -> np.ndarray:
+def _weights_array(w: object) -> np.ndarray:
     if isinstance(w, Tensor):
         w = w.detach().cpu().double().numpy()
     array = np.asarray(w, dtype=np.float64)
@@ -283,7 +283,7 @@ def unweighting_efficiency(w: object, n_replicas: int = 10) -> float:
     over replicas keeps one outlier from setting :math:`w_\text{max}`; events with
     :math:`w > w_\text{max}` (overweights) are then kept with weight :math:`w/w_\text{max}`.
     """
-    array = _weights(w)
+    array = _weights_array(w)
     if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
         raise ValueError(f"n_replicas must be a positive integer, got {n_replicas!r}")
     if array.size < n_replicas:
@@ -296,7 +296,7 @@ def estimate(w: object, n_replicas: int = 10) -> IntegralEstimate:
     r""":class:`IntegralEstimate` from importance weights ``w = f(x)/q(x)`` ``(n,)``,
     :math:`x \sim q`: :math:`\hat I = \langle w\rangle`,
     :math:`\sigma_{\hat I} = \mathrm{std}(w)/\sqrt N` (module docstring)."""
-    array = _weights(w)
+    array = _weights_array(w)
     mean = float(array.mean())
     std = float(array.std(ddof=1))
     return IntegralEstimate(

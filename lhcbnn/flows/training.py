@@ -75,7 +75,7 @@ def _condition(flow: nn.Module, condition: object, n: int, name: str) -> Tensor 
         raise ValueError(f"{name}: {error}") from error
 
 
-def _weights(flow: nn.Module, weights: object, n: int, name: str) -> Tensor | None:
+def _event_weights(flow: nn.Module, weights: object, n: int, name: str) -> Tensor | None:
     """Event weights ``(n,)``: finite, >= 0, not all zero; or None."""
     if weights is None:
         return None
@@ -108,7 +108,7 @@ def validation_nll(
     x = _data(flow, x, "x")
     n = x.shape[0]
     c = _condition(flow, condition, n, "condition")
-    w = _weights(flow, weights, n, "weights")
+    w = _event_weights(flow, weights, n, "weights")
     was_training = flow.training
     flow.eval()
     total = 0.0
@@ -180,12 +180,12 @@ def train_flow(
     data = _data(flow, x, "x")
     n_events = data.shape[0]
     condition_data = _condition(flow, condition, n_events, "condition")
-    weight_data = _weights(flow, weights, n_events, "weights")
+    weight_data = _event_weights(flow, weights, n_events, "weights")
     mean_weight = None if weight_data is None else weight_data.mean()
     validation = _data(flow, x_val, "x_val") if x_val is not None else None
     if validation is not None:
         _condition(flow, condition_val, validation.shape[0], "condition_val")
-        _weights(flow, weights_val, validation.shape[0], "weights_val")
+        _event_weights(flow, weights_val, validation.shape[0], "weights_val")
     if n_train is None:
         n_train = n_events
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:

@@ -152,7 +152,7 @@ RANK = Task(
 CAMEL_WIDTH = 0.2
 
 
-def camel(x):
+def _reference_camel(x):
     r"""The camel on :math:`[0,1]^2`: :math:`\frac{1}{2\pi w^2}\cdot\frac12
     (e^{-|x-\mu_a|^2/w^2} + e^{-|x-\mu_b|^2/w^2})`, :math:`w = 0.2` (works on numpy or torch)."""
     norm = 1.0 / (math.pi * CAMEL_WIDTH**2)
@@ -162,7 +162,7 @@ def camel(x):
     return 0.5 * norm * (exp(-a) + exp(-b))
 
 
-def camel_integral() -> float:
+def _reference_camel_integral() -> float:
     sigma = CAMEL_WIDTH / math.sqrt(2)
     phi = lambda t: 0.5 * (1 + math.erf(t / math.sqrt(2)))  # noqa: E731
     return (phi(2 / (3 * sigma)) - phi(-1 / (3 * sigma))) ** 2
@@ -191,7 +191,7 @@ def sample_camel_reference(seed: int, n_steps: int = 300, batch_size: int = 512)
     for _ in range(n_steps):
         x = flow.sample(batch_size, generator=generator)
         log_q = flow.log_prob(x)
-        w = (camel(x) / log_q.exp()).detach()
+        w = (_reference_camel(x) / log_q.exp()).detach()
         loss = -((w / w.mean()) ** 2 * log_q).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -212,10 +212,10 @@ def judge_flow(args, values) -> tuple[bool, str]:
         return False, f"expected x of shape ({N_POINTS}, 2) and log_q of shape ({N_POINTS},)"
     if np.any((x < 0) | (x > 1)):
         return False, "points outside the unit square"
-    w = camel(x) / np.exp(log_q)
+    w = _reference_camel(x) / np.exp(log_q)
     value, error = w.mean(), w.std(ddof=1) / math.sqrt(w.size)
     rel_std = w.std(ddof=1) / value
-    exact = camel_integral()
+    exact = _reference_camel_integral()
     if abs(value - exact) > 5 * error:
         return False, (
             f"the estimate {value:.4f} +- {error:.4f} misses the exact {exact:.4f} by more than "
