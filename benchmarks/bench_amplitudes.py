@@ -101,6 +101,23 @@ def fit(model, x, y, epochs, lr, seed, protocol, weights=None):  # noqa: ANN001,
     return time.perf_counter() - start
 
 
+def continue_training(model, data, protocol, seed, weights=None):  # noqa: ANN001, ANN201
+    """A copy of ``model`` trained ``boost_epochs`` more (unweighted, or weighted by
+    ``weights``) with seed ``seed + 1``: ``(copy, seconds)``; ``model`` is left as it was."""
+    copy_ = copy.deepcopy(model)
+    seconds = fit(
+        copy_,
+        data.x_train,
+        data.y_train,
+        protocol.boost_epochs,
+        protocol.boost_lr,
+        seed + 1,
+        protocol,
+        weights=weights,
+    )
+    return copy_, seconds
+
+
 def scores(model, data, protocol, prefix):  # noqa: ANN001, ANN201
     """Test figures of one network, keys prefixed."""
     pred = precision.to_amplitude(
@@ -145,17 +162,7 @@ def run(seed: int, protocol: Protocol = PROTOCOL, with_noise: bool = True) -> di
     train_delta = precision.relative_deviation(train_pred.amplitude, data.a_train)
     weights = precision.boost_weights(np.abs(train_delta), protocol.w_max)
     for name, w in (("continued_", None), ("boosted_", weights)):
-        copy_ = copy.deepcopy(model)
-        out[f"seconds_{name}"] = fit(
-            copy_,
-            data.x_train,
-            data.y_train,
-            protocol.boost_epochs,
-            protocol.boost_lr,
-            seed + 1,
-            protocol,
-            weights=w,
-        )
+        copy_, out[f"seconds_{name}"] = continue_training(model, data, protocol, seed, w)
         out.update(scores(copy_, data, protocol, name)[0])
 
     out["p99_ratio"] = out["boosted_p99"] / out["continued_p99"]
@@ -215,17 +222,7 @@ def boost_study(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
         for name, score in boost_scores(model, data, protocol).items()
     }
     for name, w in (("continued", None), *weights.items()):
-        copy_ = copy.deepcopy(model)
-        fit(
-            copy_,
-            data.x_train,
-            data.y_train,
-            protocol.boost_epochs,
-            protocol.boost_lr,
-            seed + 1,
-            protocol,
-            weights=w,
-        )
+        copy_, _ = continue_training(model, data, protocol, seed, w)
         out.update(scores(copy_, data, protocol, f"{name}_")[0])
     for name in weights:
         out[f"{name}_boosted_fraction"] = float(np.mean(weights[name] > weights[name].min()))

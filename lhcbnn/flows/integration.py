@@ -339,13 +339,11 @@ def flow_weights(f: Integrand, flow: nn.Module, n: int, seed: int = 0) -> Tensor
     return values / log_q.double().exp()
 
 
-def train_vegas(
-    f: Integrand, dim: int, n_iterations: int = 10, n_calls: int = 10_000, seed: int = 0
-) -> object:
-    """Adapt a VEGAS grid to ``f`` on ``[0, 1]^dim``: ``n_iterations`` iterations of
-    ``n_calls`` integrand calls each (``vegas.Integrator``, default damping ``alpha=0.5``).
-    Returns the adapted ``vegas.AdaptiveMap`` (a product of one-dimensional densities).
-    """
+def _adapted_vegas(
+    f: Integrand, dim: int, n_iterations: int, n_calls: int, seed: int
+) -> tuple[object, object]:
+    """A ``vegas.Integrator`` on ``[0, 1]^dim`` adapted to ``f`` by ``n_iterations`` x
+    ``n_calls`` calls with seeded random numbers, and ``f`` as its batch integrand."""
     import vegas
 
     generator = np.random.default_rng(seed)
@@ -359,6 +357,17 @@ def train_vegas(
 
     integrator = vegas.Integrator([[0.0, 1.0]] * dim, ran_array_generator=uniform)
     integrator(batch, nitn=n_iterations, neval=n_calls)
+    return integrator, batch
+
+
+def train_vegas(
+    f: Integrand, dim: int, n_iterations: int = 10, n_calls: int = 10_000, seed: int = 0
+) -> object:
+    """Adapt a VEGAS grid to ``f`` on ``[0, 1]^dim``: ``n_iterations`` iterations of
+    ``n_calls`` integrand calls each (``vegas.Integrator``, default damping ``alpha=0.5``).
+    Returns the adapted ``vegas.AdaptiveMap`` (a product of one-dimensional densities).
+    """
+    integrator, _ = _adapted_vegas(f, dim, n_iterations, n_calls, seed)
     return integrator.map
 
 
@@ -401,19 +410,7 @@ def vegas_stratified(
     calls with stratified sampling (``vegas.Integrator``, vegas+: Lepage, arXiv:2009.05112).
     Stratified points are not independent draws from one density, so they have no
     importance weights to unweight; compare by the error at equal calls."""
-    import vegas
-
-    generator = np.random.default_rng(seed)
-
-    def uniform(shape: tuple[int, ...]) -> np.ndarray:
-        return generator.random(shape)
-
-    @vegas.batchintegrand
-    def batch(x: np.ndarray) -> np.ndarray:
-        return np.asarray(torch.as_tensor(f(torch.as_tensor(x))).double().numpy())
-
-    integrator = vegas.Integrator([[0.0, 1.0]] * dim, ran_array_generator=uniform)
-    integrator(batch, nitn=n_iterations, neval=n_calls)
+    integrator, batch = _adapted_vegas(f, dim, n_iterations, n_calls, seed)
     result = integrator(batch, nitn=1, neval=_check_n(n_eval), adapt=False)
     value, error = float(result.mean), float(result.sdev)
     n_used = int(integrator.last_neval) if hasattr(integrator, "last_neval") else n_eval
