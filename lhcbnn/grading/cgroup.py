@@ -37,9 +37,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Support", "RunGroup", "support"]
+from lhcbnn.grading import owner
 
-_PREFIX = "lhcbnn-grade-"
+__all__ = ["Support", "RunGroup", "support"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class RunGroup:
     def create(cls, memory_bytes: int, pids: int, kind: str | None = None) -> RunGroup | None:
         """A fresh group with the two caps, or ``None`` where cgroups are not available."""
         kind = kind or support().kind
-        name = _PREFIX + secrets.token_hex(6)
+        name = owner.prefix() + secrets.token_hex(6)
         if kind == "v2":
             parent = _v2_parent()
             if parent is None:
@@ -163,6 +163,26 @@ class RunGroup:
                 raise
             return group
         return None
+
+    @classmethod
+    def remove_abandoned(cls, kind: str | None = None) -> int:
+        """Kill and remove the groups of graders that died (see :mod:`.owner`); returns how many."""
+        kind = kind or support().kind
+        if kind == "v2":
+            parent = _v2_parent()
+            parents = {"": parent} if parent is not None else {}
+        elif kind == "v1":
+            parents = _v1_parents() or {}
+        else:
+            parents = {}
+        names: set[str] = set()
+        for parent in parents.values():
+            with contextlib.suppress(OSError):
+                names.update(p.name for p in parent.iterdir() if owner.is_abandoned(p.name))
+        for name in names:
+            folders = {c: p / name for c, p in parents.items() if (p / name).is_dir()}
+            cls(kind, folders, 0).close(timeout=2.0)
+        return len(names)
 
     @property
     def procs_files(self) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lhcbnn.grading import gradebook
 from lhcbnn.grading.grade import NOT_FINAL, GradeResult, _sha256, grade_notebook
-from lhcbnn.grading.sandbox import Limits, sandbox_mode
+from lhcbnn.grading.sandbox import Limits, remove_abandoned, sandbox_mode
 from lhcbnn.grading.tasks import EXERCISES, Exercise
 
 __all__ = ["Submission", "find_submissions", "in_shard", "parse_shard", "grade_class"]
@@ -132,6 +132,7 @@ def grade_class(
     feedback_dir = Path(feedback_dir) if feedback_dir else out.parent / "feedback"
     limits = limits or Limits()
     mode = sandbox_mode(sandbox)  # decide (and warn) once, before the threads start
+    remove_abandoned()  # what a grader killed mid-run could not clean up
     exercises = EXERCISES if exercises is None else exercises
     todo = find_submissions(submissions)
     if shard is not None:

@@ -29,7 +29,6 @@ feedback names the function and the line that called it.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -143,18 +142,6 @@ def _zero(exercise: Exercise, message: str) -> list[TaskResult]:
     return [TaskResult(t.function, 0, t.points, False, message) for t in exercise.tasks]
 
 
-def _remove(path: Path) -> None:
-    def make_writable(function, target, _exc):  # noqa: ANN001
-        try:
-            Path(target).chmod(0o700)
-            Path(target).parent.chmod(0o700)
-            function(target)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable)
-
-
 def grade_notebook(
     path: str | Path,
     *,
@@ -236,7 +223,7 @@ def grade_notebook(
         if keep_workdir:
             result.notes.append(f"work folder kept: {jobdir.parent}")
         else:
-            _remove(jobdir.parent)
+            sandbox_module.remove_workdir(jobdir.parent)
     result.seconds = time.monotonic() - started
     return result
 

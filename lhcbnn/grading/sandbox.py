@@ -43,7 +43,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from lhcbnn.grading import cgroup
+from lhcbnn.grading import cgroup, owner
 
 __all__ = ["Limits", "RunResult", "SandboxUnavailable", "sandbox_mode", "run_in_sandbox"]
 
@@ -481,6 +481,44 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
+def remove_workdir(path: Path) -> None:
+    """Remove a run's folder, including what the sandbox left read-only."""
+
+    def make_writable(function, target, _exc):  # noqa: ANN001
+        try:
+            Path(target).chmod(0o700)
+            Path(target).parent.chmod(0o700)
+            function(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=make_writable)
+
+
+def remove_abandoned(parent: Path | None = None) -> int:
+    """Remove the run folders and cgroups of graders that were killed (see :mod:`.owner`).
+
+    A grader killed by SIGKILL between making a run's folder and starting its supervisor (or
+    after the supervisor finished) leaves the folder behind; the next grader calls this.
+    ``parent`` is the temporary folder (default :func:`tempfile.gettempdir`). Returns the
+    number of folders and groups removed.
+    """
+    root = Path(parent or tempfile.gettempdir())
+    removed = 0
+    try:
+        folders = [p for p in root.iterdir() if owner.is_abandoned(p.name) and p.is_dir()]
+    except OSError:
+        folders = []
+    for folder in folders:
+        remove_workdir(folder)
+        removed += not folder.exists()
+    try:
+        removed += cgroup.RunGroup.remove_abandoned(cgroup_support().kind)
+    except OSError:
+        pass
+    return removed
+
+
 def prepare_workdir(parent: Path | None = None) -> tuple[Path, Path, int | None]:
     """A fresh folder for one run: ``job/`` (inputs), ``log/`` (outputs), ``scratch/``.
 
@@ -488,7 +526,7 @@ def prepare_workdir(parent: Path | None = None) -> tuple[Path, Path, int | None]
     to drop to when the grader runs as root (in both sandbox modes), which then owns
     ``scratch/`` (the working folder without bubblewrap).
     """
-    base = Path(tempfile.mkdtemp(prefix="lhcbnn-grade-", dir=parent))
+    base = Path(tempfile.mkdtemp(prefix=owner.prefix(), dir=parent))
     base.chmod(0o755)
     jobdir, logdir = base / "job", base / "log"
     jobdir.mkdir(mode=0o755)
