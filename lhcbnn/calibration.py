@@ -77,6 +77,8 @@ def _draw_cdf_and_density(model: nn.Module, output: Tensor, target: Tensor):
     sigma = torch.exp(0.5 * log_vars)
     z = (target[:, None] - means) / sigma
     cdf = (log_weights.exp() * 0.5 * torch.erfc(-z / math.sqrt(2.0))).sum(-1)
+    # mixture weights sum to 1 only up to rounding (1 + 4e-16 is common): a CDF is in [0, 1]
+    cdf = cdf.clamp(0.0, 1.0)
     log_density = torch.logsumexp(
         log_weights - 0.5 * z**2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi), dim=-1
     )

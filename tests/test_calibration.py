@@ -142,3 +142,24 @@ def test_ensemble_of_bnns_adds_the_spread_between_members() -> None:
     assert np.allclose(pit, member_pits, atol=0.01)
     with pytest.raises(ValueError, match="n_members"):
         jr.ensemble(None, n_members=1)  # type: ignore[arg-type]
+
+
+def test_mixture_cdf_stays_in_the_unit_interval_when_the_weights_round_up() -> None:
+    """exp(log_softmax) of these logits sums to 1 + 4e-16 in float64; far above every
+    component the CDF must still be 1, not 1 + 4e-16 (which ``coverage`` rightly refuses)."""
+    from types import SimpleNamespace
+
+    from lhcbnn.calibration import _draw_cdf_and_density
+
+    row = [2.998528064343528, -2.652075013749796, -3.826640790644416]
+    logits = torch.tensor([row] * 4, dtype=torch.float64)
+    assert torch.log_softmax(logits.double(), -1).exp().sum(-1).max() > 1.0
+    means, log_vars = torch.full((4, 3), -50.0), torch.zeros(4, 3)
+    head = SimpleNamespace(
+        n_mixture=3, split_mixture=lambda out: (logits.double(), means.double(), log_vars.double())
+    )
+    cdf, log_density = _draw_cdf_and_density(
+        SimpleNamespace(head=head), torch.zeros(4, 9), torch.zeros(4, dtype=torch.float64)
+    )
+    assert torch.all((cdf >= 0) & (cdf <= 1)) and torch.all(cdf == 1.0)
+    assert calibration.coverage(cdf.numpy(), 0.68) == 0.0
