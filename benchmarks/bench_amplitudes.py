@@ -227,7 +227,11 @@ def boost_study(seed: int, protocol: Protocol = PROTOCOL) -> dict[str, float]:
     for name in weights:
         out[f"{name}_boosted_fraction"] = float(np.mean(weights[name] > weights[name].min()))
         out[f"{name}_p99_ratio"] = out[f"{name}_p99"] / out["continued_p99"]
-        out[f"{name}_beyond_10%_ratio"] = out[f"{name}_beyond_10%"] / out["continued_beyond_10%"]
+        out[f"{name}_beyond_10%_ratio"] = (  # undefined when nothing is beyond 10%
+            out[f"{name}_beyond_10%"] / out["continued_beyond_10%"]
+            if out["continued_beyond_10%"] > 0
+            else float("nan")
+        )
         out[f"{name}_beyond_10%_diff"] = out[f"{name}_beyond_10%"] - out["continued_beyond_10%"]
         out[f"{name}_within_1%_diff"] = out[f"{name}_within_1%"] - out["continued_within_1%"]
         out[f"{name}_median_ratio"] = out[f"{name}_median"] / out["continued_median"]
@@ -301,9 +305,10 @@ def summarise(protocol: dict, seeds: list[int], rows: list[dict[str, float]]) ->
         "protocol": protocol,
         "seeds": seeds,
         "per_seed": rows,
-        "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "mean": {k: float(np.nanmean([r[k] for r in rows])) for k in keys},  # nan: undefined
         "std": {
-            k: float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in keys
+            k: float(np.nanstd([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0
+            for k in keys
         },
     }
 
@@ -314,6 +319,8 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="the longer protocol")
     parser.add_argument("--boost", action="store_true", help="only the boosting study")
     parser.add_argument("--noise-only", action="store_true", help="only the label-noise network")
+    parser.add_argument("--boost-epochs", type=int, default=None, help="replace boost_epochs")
+    parser.add_argument("--boost-lr", type=float, default=None, help="replace boost_lr")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
     parser.add_argument(
         "--merge",
@@ -335,6 +342,10 @@ def main() -> None:
         summary = summarise(parts[0]["protocol"], seeds, rows)
     else:
         protocol = LONG if args.long else PROTOCOL
+        if args.boost_epochs is not None:
+            protocol = replace(protocol, boost_epochs=args.boost_epochs)
+        if args.boost_lr is not None:
+            protocol = replace(protocol, boost_lr=args.boost_lr)
         rows = []
         for seed in args.seeds:
             if args.boost:
