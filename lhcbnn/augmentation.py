@@ -404,10 +404,11 @@ def train_theory_generator(
 ) -> TheoryGenerator:
     r"""Train a generator of the theory family on Z + jets observables ``(n, 3)``.
 
-    Each event gets ``n_copies`` values of ``a`` uniform in [0, 30] (:func:`augment`), the
-    normalised weights :math:`w(p_{T,j_1}; a)/\langle w(a)\rangle` and the condition
-    ``a / 30``; the flow (:class:`lhcbnn.flows.INN`, ``n_condition=1``, spline couplings on the
-    standardised features of :class:`FeatureMap`) minimises the weighted negative
+    Each event gets ``n_copies`` values of ``a`` in [0, 30], drawn as ``sampling`` says
+    (:func:`augment`), the normalised weights :math:`w(p_{T,j_1}; a)/\langle w(a)\rangle` and
+    the condition :math:`\log(1 + a)/\log 31` (:func:`condition`); the flow
+    (:class:`lhcbnn.flows.INN`, ``n_condition=1``, couplings of kind ``coupling``, affine in
+    chapter 10, on the standardised features of :class:`FeatureMap`) minimises the weighted negative
     log-likelihood :math:`-\sum_i w_i \log p(x_i \mid a_i) / \sum_i w_i`
     (:func:`lhcbnn.flows.train_flow`). ``seed`` seeds the values of ``a``, the initial
     network and the batches.
