@@ -153,11 +153,10 @@ def test_mixture_cdf_stays_in_the_unit_interval_when_the_weights_round_up() -> N
 
     row = [2.998528064343528, -2.652075013749796, -3.826640790644416]
     logits = torch.tensor([row] * 4, dtype=torch.float64)
-    assert torch.log_softmax(logits.double(), -1).exp().sum(-1).max() > 1.0
-    means, log_vars = torch.full((4, 3), -50.0), torch.zeros(4, 3)
-    head = SimpleNamespace(
-        n_mixture=3, split_mixture=lambda out: (logits.double(), means.double(), log_vars.double())
-    )
+    assert torch.log_softmax(logits, -1).exp().sum(-1).max() > 1.0
+    means = torch.full((4, 3), -50.0, dtype=torch.float64)
+    log_vars = torch.zeros(4, 3, dtype=torch.float64)
+    head = SimpleNamespace(n_mixture=3, split_mixture=lambda out: (logits, means, log_vars))
     cdf, log_density = _draw_cdf_and_density(
         SimpleNamespace(head=head), torch.zeros(4, 9), torch.zeros(4, dtype=torch.float64)
     )

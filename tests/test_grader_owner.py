@@ -20,7 +20,7 @@ def test_a_folder_of_this_process_is_not_abandoned(tmp_path: Path) -> None:
     jobdir, _, _ = sandbox.prepare_workdir(tmp_path)
     assert jobdir.parent.name.startswith(owner.prefix())
     assert not owner.is_abandoned(jobdir.parent.name)
-    assert sandbox.remove_abandoned(tmp_path) == 0 or jobdir.parent.exists()
+    sandbox.remove_abandoned(tmp_path)
     assert jobdir.parent.exists()
 
 

@@ -31,13 +31,15 @@ def _start_time(pid: int) -> str | None:
 
 
 @functools.cache
-def _own_tag(pid: int) -> str:
-    return f"{pid}.{_start_time(pid) or 0}"
+def _own_prefix(pid: int) -> str:
+    start = _start_time(pid)
+    # without a readable start time no owner is named, so the folder is never taken for abandoned
+    return f"{PREFIX}{pid}.{start}-" if start is not None else PREFIX
 
 
 def prefix() -> str:
     """The name prefix of this process's folders and cgroups: ``lhcbnn-grade-<pid>.<start>-``."""
-    return f"{PREFIX}{_own_tag(os.getpid())}-"
+    return _own_prefix(os.getpid())
 
 
 def is_abandoned(name: str) -> bool:
